@@ -1,0 +1,122 @@
+"""Who serves where: staff, communities, grids and groups, with the lookups intake needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+
+from bot.domain import Role, Tier
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    """The 5321 rule as configured: three 5-minute steps and resolve times by tier."""
+
+    understand: timedelta
+    plan: timedelta
+    reply: timedelta
+    resolve: dict[Tier, timedelta]
+    day_end: time
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """Someone the bot may ping."""
+
+    id: str
+    name: str
+    telegram_id: int
+    role: Role
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The unit of routing: a few buildings with a named person responsible (责任到人)."""
+
+    id: str
+    name: str
+    community_id: str
+    buildings: tuple[str, ...]
+    grid_worker: str | None
+    property: str | None
+    backup: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Group:
+    """A residents' group chat that belongs to one grid."""
+
+    chat_id: int
+    name: str
+    community_id: str
+    grid_id: str
+
+
+@dataclass(frozen=True)
+class Community:
+    """A 社区 with its own staff, grids and groups."""
+
+    id: str
+    name: str
+    staff: tuple[str, ...]
+    grids: tuple[Grid, ...]
+    groups: tuple[Group, ...]
+
+
+@dataclass(frozen=True)
+class Street:
+    """The 街道 office above the communities."""
+
+    name: str
+    staff: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Directory:
+    """A consistent snapshot of the organisation, built from the database at start-up."""
+
+    timezone: str
+    sla: SlaPolicy
+    staff: tuple[StaffMember, ...]
+    street: Street | None
+    communities: tuple[Community, ...]
+    _groups: dict[int, Group] = field(default_factory=dict, repr=False, compare=False)
+    _grids: dict[str, Grid] = field(default_factory=dict, repr=False, compare=False)
+    _staff: dict[str, StaffMember] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for community in self.communities:
+            for group in community.groups:
+                self._groups[group.chat_id] = group
+            for grid in community.grids:
+                self._grids[grid.id] = grid
+        for member in self.staff:
+            self._staff[member.id] = member
+
+    def group(self, chat_id: int) -> Group | None:
+        """The group with this chat id, or None for a chat the bot does not serve."""
+        return self._groups.get(chat_id)
+
+    def grid(self, grid_id: str) -> Grid:
+        """The grid with this id (ids come from validated configuration)."""
+        return self._grids[grid_id]
+
+    def member(self, staff_id: str) -> StaffMember | None:
+        """The staff member with this id, if any."""
+        return self._staff.get(staff_id)
+
+    def community(self, community_id: str) -> Community:
+        """The community with this id (ids come from validated configuration)."""
+        return next(c for c in self.communities if c.id == community_id)
+
+    def grid_for_building(self, community_id: str, building: str) -> Grid | None:
+        """The grid of this community that owns the building, if one does."""
+        for grid in self.community(community_id).grids:
+            if building in grid.buildings:
+                return grid
+        return None
+
+    @property
+    def groups(self) -> tuple[Group, ...]:
+        """Every group the bot serves."""
+        return tuple(self._groups.values())

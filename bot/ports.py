@@ -1,0 +1,113 @@
+"""Interfaces the core depends on; storage and the edges provide the implementations."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from bot.directory import Directory
+from bot.domain import NewTicket, Ticket
+
+
+class Clock(Protocol):
+    """Where the core gets the time from."""
+
+    def now(self) -> datetime:
+        """The current, timezone-aware time."""
+        ...
+
+
+class TicketRepository(Protocol):
+    """Tickets and their history."""
+
+    async def add(self, ticket: NewTicket) -> Ticket:
+        """Store a new ticket and return it with its number."""
+        ...
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        """The ticket with this number, if any."""
+        ...
+
+    async def by_message(self, chat_id: int, message_id: int) -> Ticket | None:
+        """The ticket opened from this message, if any."""
+        ...
+
+    async def add_event(
+        self,
+        ticket_id: int,
+        at: datetime,
+        actor: str,
+        kind: str,
+        from_status: str | None,
+        to_status: str | None,
+        note: str = "",
+    ) -> None:
+        """Append one entry to the ticket's history."""
+        ...
+
+
+class DirectoryRepository(Protocol):
+    """The organisation (staff, communities, grids, groups) and district settings."""
+
+    async def load(self) -> Directory | None:
+        """The stored directory, or None before the first seed."""
+        ...
+
+    async def replace(self, directory: Directory) -> None:
+        """Make the stored organisation equal to ``directory``."""
+        ...
+
+    async def get_meta(self, key: str) -> Any:
+        """A stored fact, or None."""
+        ...
+
+    async def set_meta(self, key: str, value: Any) -> None:
+        """Store a fact."""
+        ...
+
+
+class KeywordRepository(Protocol):
+    """Routing words per category, district-wide ('*') or per community."""
+
+    async def count(self) -> int:
+        """How many keyword rows exist."""
+        ...
+
+    async def add_many(
+        self, community_id: str, table: Mapping[str, Mapping[str, float]], at: datetime
+    ) -> None:
+        """Insert keywords given as {category: {word: weight}}."""
+        ...
+
+    async def table_for(self, community_id: str) -> dict[str, dict[str, float]]:
+        """Enabled keywords for a community: district defaults overridden by its own."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction's worth of repositories; nothing is saved without ``commit``."""
+
+    tickets: TicketRepository
+    directory: DirectoryRepository
+    keywords: KeywordRepository
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def commit(self) -> None:
+        """Make the changes durable."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes a fresh unit of work (a fresh session) for each use."""
+
+    def __call__(self) -> UnitOfWork: ...

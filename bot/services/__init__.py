@@ -1,0 +1,1 @@
+"""Service functions: the use cases the edges (Telegram, web, sandbox) call."""

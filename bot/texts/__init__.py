@@ -1,0 +1,1 @@
+"""User-facing text, one module per audience. Chinese first: this is what people read."""

@@ -1,0 +1,77 @@
+"""What residents read, in groups and in private chat."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bot.directory import StaffMember
+from bot.domain import Category, Role
+from bot.durations import format_duration_zh
+
+CATEGORY_NOUN = {
+    Category.REPAIR: "报修",
+    Category.DISPUTE: "反映的问题",
+    Category.SERVICE: "咨询",
+}
+ROLE_TITLE = {
+    Role.PROPERTY: "物业",
+    Role.GRID_WORKER: "网格员",
+    Role.COMMUNITY: "社区",
+    Role.STREET: "街道",
+    Role.ADMIN: "工作人员",
+}
+
+
+def _where(location: dict[str, str]) -> str:
+    # Building and unit only: a room number in a group chat tells the whole building who
+    # complained, and the sources never promise residents that kind of exposure.
+    parts = []
+    if building := location.get("building"):
+        parts.append(f"{building}号楼")
+    if unit := location.get("unit"):
+        parts.append(f"{unit}单元")
+    return "".join(parts)
+
+
+def _who(assignee: StaffMember | None) -> str:
+    if assignee is None:
+        return "网格工作人员"
+    return f"{ROLE_TITLE.get(assignee.role, '')}{assignee.name}"
+
+
+def acknowledgement(
+    ticket_id: int,
+    category: Category,
+    urgent: bool,
+    location: dict[str, str],
+    assignee: StaffMember | None,
+    promise: timedelta,
+) -> str:
+    """The group reply that opens the loop: number, type, who comes and when."""
+    where = _where(location)
+    where_part = f"（{where}）" if where else ""
+    if urgent:
+        return (
+            f"🚨 紧急情况已收到，工单号 #{ticket_id}{where_part}。"
+            f"已通知{_who(assignee)}和社区立即处置，请注意安全！"
+        )
+    noun = CATEGORY_NOUN.get(category, "诉求")
+    return (
+        f"已收到您的{noun}，工单号 #{ticket_id}{where_part}。"
+        f"{_who(assignee)}将在{format_duration_zh(promise)}内联系您。"
+    )
+
+
+PRIVATE_WELCOME = (
+    "您好！我是社区网格助手 🤝\n"
+    "在小区业主群里直接说出您遇到的问题（报修、邻里纠纷、办事咨询），"
+    "我会立即登记工单、告诉您工单号，并通知负责的网格员或物业管家按“5321”时限处理：\n"
+    "5分钟了解情况、5分钟商定方案、5分钟回复您；一般问题30分钟内解决，"
+    "较大问题2小时内，特别复杂的问题1天内；当天解决不了的会告诉您后续方案。"
+)
+HELP = (
+    "使用说明：\n"
+    "• 在业主群里描述问题即可，例如“3号楼电梯坏了”“楼上半夜装修太吵”“社保卡在哪里补办”；\n"
+    "• 我会回复工单号，并通知网格员或物业；\n"
+    "• 请不要在群里发手机号、身份证号等个人信息。"
+)

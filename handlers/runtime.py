@@ -1,0 +1,195 @@
+"""The composition root: builds storage, the core, the web server and the Telegram bot.
+
+Kept out of ``bot/`` so the core never imports ``telegram`` or ``aiohttp``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from aiohttp import web
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram import Update
+from telegram.error import InvalidToken, NetworkError, TelegramError
+from telegram.ext import Application, ApplicationBuilder
+
+import nlp
+from bot.clock import SystemClock
+from bot.config import load_community_file
+from bot.core import Core, build_core
+from bot.ports import Clock
+from bot.settings import Settings
+from handlers import telegram as telegram_handlers
+from handlers.telegram.deps import CORE_KEY
+from sandbox.server import SANDBOX_TOKEN, SandboxServer
+from storage.db import create_engine, migrate, session_factory
+from storage.uow import SqlUnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message names the setting to fix and fits on one line."""
+
+
+@dataclass
+class _Parts:
+    engine: AsyncEngine
+    core: Core
+    application: Application  # type: ignore[type-arg]
+    web_runner: web.AppRunner | None
+    sandbox: SandboxServer | None
+    web_url: str | None
+
+
+def _file_url(base_url: str) -> str:
+    return base_url[: -len("/bot")] + "/file/bot" if base_url.endswith("/bot") else base_url
+
+
+def _connect_host(host: str) -> str:
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104
+
+
+class Runtime:
+    """Everything one bot process runs; ``start`` and ``stop`` are safe to await from tests."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self._parts: _Parts | None = None
+
+    @property
+    def core(self) -> Core:
+        """The running core."""
+        assert self._parts is not None, "runtime not started"
+        return self._parts.core
+
+    @property
+    def sandbox(self) -> SandboxServer | None:
+        """The sandbox, when running without a token."""
+        return self._parts.sandbox if self._parts else None
+
+    @property
+    def web_url(self) -> str | None:
+        """Where the web server listens, e.g. http://127.0.0.1:8080/."""
+        return self._parts.web_url if self._parts else None
+
+    async def start(self) -> None:
+        """Migrate, seed, warm up the classifier, start the web server and the bot."""
+        settings = self.settings
+        try:
+            community_file = load_community_file(settings.COMMUNITY_CONFIG)
+        except Exception:
+            raise
+        engine = create_engine(settings.DATABASE_URL)
+        try:
+            await migrate(engine)
+            core = await build_core(
+                SqlUnitOfWorkFactory(session_factory(engine)), community_file, self.clock
+            )
+        except (OperationalError, DBAPIError, OSError) as exc:
+            await engine.dispose()
+            reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            raise StartupError(f"setting DATABASE_URL: cannot use the database: {reason}") from None
+        # jieba's dictionaries take about a second to load: do it now, off the event loop,
+        # so no resident's message waits for it.
+        await asyncio.to_thread(nlp.warm_up)
+
+        sandbox: SandboxServer | None = None
+        web_runner: web.AppRunner | None = None
+        web_url: str | None = None
+        base_url = settings.TELEGRAM_API_BASE_URL
+        token = settings.TELEGRAM_BOT_TOKEN.get_secret_value() if settings.TELEGRAM_BOT_TOKEN else None
+        if settings.sandbox:
+            directory = core.directory.current
+            sandbox = SandboxServer.with_people(
+                groups=[(g.chat_id, g.name) for g in directory.groups],
+                staff=[(m.telegram_id, m.name, m.role.value) for m in directory.staff],
+            )
+            app = web.Application(client_max_size=1024 * 1024)
+            sandbox.add_routes(app)
+            web_runner = web.AppRunner(app, access_log=None)
+            await web_runner.setup()
+            site = web.TCPSite(web_runner, settings.WEB_HOST, settings.WEB_PORT)
+            try:
+                await site.start()
+            except OSError as exc:
+                await web_runner.cleanup()
+                await engine.dispose()
+                raise StartupError(
+                    f"setting WEB_PORT: cannot listen on {settings.WEB_HOST}:{settings.WEB_PORT}:"
+                    f" {exc.strerror or exc}"
+                ) from None
+            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            host = _connect_host(settings.WEB_HOST)
+            web_url = f"http://{host}:{port}/"
+            token = SANDBOX_TOKEN
+            base_url = f"http://{host}:{port}/bot"
+
+        assert token is not None
+        builder: ApplicationBuilder = Application.builder().token(token)  # type: ignore[type-arg]
+        if base_url:
+            builder = builder.base_url(base_url).base_file_url(_file_url(base_url))
+        application = builder.build()
+        application.bot_data[CORE_KEY] = core
+        telegram_handlers.register(application)
+        try:
+            await application.initialize()
+        except InvalidToken:
+            await self._cleanup(engine, web_runner)
+            raise StartupError("setting TELEGRAM_BOT_TOKEN: the server rejected the token") from None
+        except (NetworkError, TelegramError) as exc:
+            await self._cleanup(engine, web_runner)
+            where = base_url or "api.telegram.org"
+            hint = "TELEGRAM_API_BASE_URL" if base_url else "TELEGRAM_BOT_TOKEN"
+            raise StartupError(f"setting {hint}: cannot reach the Bot API at {where}: {exc}") from None
+        await application.start()
+        assert application.updater is not None
+        await application.updater.start_polling(
+            poll_interval=0.0, timeout=10, allowed_updates=ALLOWED_UPDATES
+        )
+        self._parts = _Parts(engine, core, application, web_runner, sandbox, web_url)
+        if web_url:
+            logger.info("sandbox ready: open %s in a browser (no token, no internet needed)", web_url)
+        else:
+            logger.info("bot @%s is polling %s", application.bot.username, base_url or "Telegram")
+
+    async def _cleanup(self, engine: AsyncEngine, web_runner: web.AppRunner | None) -> None:
+        if web_runner is not None:
+            await web_runner.cleanup()
+        await engine.dispose()
+
+    async def stop(self) -> None:
+        """Stop polling, finish in-flight updates, close the web server and the database."""
+        parts, self._parts = self._parts, None
+        if parts is None:
+            return
+        application = parts.application
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()
+        await self._cleanup(parts.engine, parts.web_runner)
+        logger.info("stopped")
+
+
+async def run(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM."""
+    runtime = Runtime(settings)
+    await runtime.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runtime.stop()

@@ -1,0 +1,39 @@
+"""Early checks that decide whether an update reaches the audience handlers at all."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from handlers.telegram.deps import SEEN_UNKNOWN_KEY, core
+
+logger = logging.getLogger(__name__)
+GROUP_TYPES = (ChatType.GROUP, ChatType.SUPERGROUP)
+
+
+async def prefilter(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Drop updates from bots, edits (for now) and groups the community file does not list."""
+    user = update.effective_user
+    chat = update.effective_chat
+    if user is not None and user.is_bot:
+        logger.debug("ignoring update %s from bot %s", update.update_id, user.id)
+        raise ApplicationHandlerStop
+    if update.edited_message is not None:
+        # Editing a report must not open a second ticket; edits are not acted on yet.
+        logger.debug("ignoring edit of message %s", update.edited_message.message_id)
+        raise ApplicationHandlerStop
+    if chat is not None and chat.type in GROUP_TYPES:
+        if core(context).directory.current.group(chat.id) is None:
+            seen: set[int] = context.bot_data.setdefault(SEEN_UNKNOWN_KEY, set())
+            if chat.id not in seen:
+                seen.add(chat.id)
+                logger.warning(
+                    "message from group %s (%r) which is not in the community file; "
+                    "ignoring it and any later messages from it",
+                    chat.id,
+                    chat.title,
+                )
+            raise ApplicationHandlerStop

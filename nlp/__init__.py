@@ -1,0 +1,24 @@
+"""Pure, synchronous text classification for residents' messages.
+
+``classify(text, rules)`` returns a :class:`Classification` with the words that decided it.
+Importing this package loads nothing heavy; call :func:`warm_up` once at start-up to load
+jieba's dictionaries before the first message arrives.
+"""
+
+from nlp.classifier import MAX_CLASSIFY_CHARS, Classification, Evidence, classify
+from nlp.location import parse_location
+from nlp.normalize import normalize
+from nlp.rules import CATEGORIES, Rules
+from nlp.segment import warm_up
+
+__all__ = [
+    "CATEGORIES",
+    "MAX_CLASSIFY_CHARS",
+    "Classification",
+    "Evidence",
+    "Rules",
+    "classify",
+    "normalize",
+    "parse_location",
+    "warm_up",
+]

@@ -1,0 +1,289 @@
+"""HTTP surface of the sandbox: the Bot API for the bot, a JSON API and a page for people."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.world import BotApiError, User, World
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+SANDBOX_TOKEN = "7000000001:SANDBOX-local-token"
+MAX_BODY = 1024 * 1024
+_INT_PARAMS = {"chat_id", "message_id", "offset", "limit", "reply_to_message_id", "user_id"}
+_FLOAT_PARAMS = {"timeout"}
+_JSON_PARAMS = {"reply_markup", "reply_parameters", "allowed_updates", "entities", "commands"}
+
+# People to play in the page. Staff come from the community file; residents are made up.
+DEMO_RESIDENTS = (
+    (5000001, "张阿姨"),
+    (5000002, "李大爷"),
+    (5000003, "陈女士"),
+    (5000004, "赵先生"),
+)
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def _error(code: int, description: str) -> web.Response:
+    return web.json_response(
+        {"ok": False, "error_code": code, "description": description}, status=code
+    )
+
+
+async def _params(request: web.Request) -> dict[str, Any]:
+    """Bot API parameters from the query string, a form or a JSON body, typed as Telegram does."""
+    raw: dict[str, Any] = dict(request.query)
+    if request.can_read_body:
+        if request.content_type == "application/json":
+            body = await request.json()
+            if not isinstance(body, dict):
+                raise BotApiError(400, "Bad Request: parameters must be a JSON object")
+            raw.update(body)
+        else:
+            form = await request.post()
+            raw.update({k: v for k, v in form.items() if isinstance(v, str)})
+    typed: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            if key in _INT_PARAMS and isinstance(value, str):
+                typed[key] = int(value)
+            elif key in _FLOAT_PARAMS and isinstance(value, str):
+                typed[key] = float(value)
+            elif key in _JSON_PARAMS and isinstance(value, str):
+                typed[key] = json.loads(value)
+            else:
+                typed[key] = value
+        except ValueError:
+            raise BotApiError(400, f"Bad Request: invalid {key}") from None
+    return typed
+
+
+def _require(params: dict[str, Any], *names: str) -> None:
+    for name in names:
+        if name not in params:
+            raise BotApiError(400, f"Bad Request: {name} is required")
+
+
+def _reply_to(params: dict[str, Any]) -> int | None:
+    reply_parameters = params.get("reply_parameters")
+    if isinstance(reply_parameters, dict) and "message_id" in reply_parameters:
+        return int(reply_parameters["message_id"])
+    value = params.get("reply_to_message_id")
+    return int(value) if value is not None else None
+
+
+class SandboxServer:
+    """Routes for the Bot API (``/bot<token>/<method>``), the page API and the page itself."""
+
+    def __init__(self, world: World, token: str = SANDBOX_TOKEN) -> None:
+        self.world = world
+        self.token = token
+        self._callbacks: dict[str, int] = {}
+
+    @classmethod
+    def with_people(
+        cls,
+        groups: Iterable[tuple[int, str]],
+        staff: Iterable[tuple[int, str, str]],
+        token: str = SANDBOX_TOKEN,
+    ) -> SandboxServer:
+        """A sandbox with the given groups (chat id, title), staff (id, name, role) and the
+        made-up residents."""
+        world = World(
+            bot=User(
+                id=int(token.split(":", 1)[0]),
+                first_name="网格助手",
+                is_bot=True,
+                username="grid5321_bot",
+                kind="bot",
+            )
+        )
+        for chat_id, title in groups:
+            world.add_group(chat_id, title)
+        for user_id, name in DEMO_RESIDENTS:
+            world.add_user(User(id=user_id, first_name=name, kind="resident", label="居民"))
+        for user_id, name, role in staff:
+            world.add_user(User(id=user_id, first_name=name, kind="staff", label=role))
+        return cls(world, token)
+
+    def add_routes(self, app: web.Application) -> None:
+        """Attach the sandbox to an aiohttp application."""
+        app.router.add_route("*", "/bot{token}/{method}", self.bot_api)
+        app.router.add_get("/", self.page)
+        app.router.add_get("/sandbox/api/world", self.api_world)
+        app.router.add_get("/sandbox/api/poll", self.api_poll)
+        app.router.add_post("/sandbox/api/send", self.api_send)
+        app.router.add_post("/sandbox/api/press", self.api_press)
+        app.router.add_static("/sandbox/static", STATIC)
+
+    # -- Bot API --------------------------------------------------------------------------
+
+    async def bot_api(self, request: web.Request) -> web.Response:
+        """Dispatch one Bot API call the way Telegram's server answers it."""
+        method = request.match_info["method"].lower()
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return _error(413, "Request Entity Too Large")
+        try:
+            params = await _params(request)
+            handler = getattr(self, f"_m_{method}", None)
+            if handler is None:
+                return _error(404, "Not Found: method not found")
+            result = await handler(params)
+        except BotApiError as exc:
+            logger.info("sandbox: %s refused: %s", method, exc.description)
+            return _error(exc.code, exc.description)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return _error(400, "Bad Request: can't parse request")
+        return _ok(result)
+
+    async def _m_getme(self, params: dict[str, Any]) -> Any:
+        return {
+            **self.world.bot.as_api(),
+            "can_join_groups": True,
+            "can_read_all_group_messages": True,
+            "supports_inline_queries": False,
+        }
+
+    async def _m_getupdates(self, params: dict[str, Any]) -> Any:
+        return await self.world.get_updates(
+            offset=int(params.get("offset", 0)),
+            limit=int(params.get("limit", 100)),
+            timeout=min(float(params.get("timeout", 0)), 50.0),
+        )
+
+    async def _m_sendmessage(self, params: dict[str, Any]) -> Any:
+        _require(params, "chat_id", "text")
+        return await self.world.bot_sends(
+            chat_id=params["chat_id"],
+            text=str(params["text"]),
+            reply_to=_reply_to(params),
+            reply_markup=params.get("reply_markup"),
+        )
+
+    async def _m_editmessagetext(self, params: dict[str, Any]) -> Any:
+        _require(params, "chat_id", "message_id", "text")
+        return await self.world.bot_edits(
+            params["chat_id"], params["message_id"], str(params["text"]), params.get("reply_markup")
+        )
+
+    async def _m_editmessagereplymarkup(self, params: dict[str, Any]) -> Any:
+        _require(params, "chat_id", "message_id")
+        return await self.world.bot_edits(
+            params["chat_id"], params["message_id"], None, params.get("reply_markup")
+        )
+
+    async def _m_answercallbackquery(self, params: dict[str, Any]) -> Any:
+        _require(params, "callback_query_id")
+        callback_id = str(params["callback_query_id"])
+        await self.world.bot_answers_callback(
+            callback_id, self._callbacks.pop(callback_id, None), str(params.get("text", ""))
+        )
+        return True
+
+    async def _m_getchat(self, params: dict[str, Any]) -> Any:
+        _require(params, "chat_id")
+        chat = self.world.chats.get(params["chat_id"])
+        if chat is None:
+            raise BotApiError(400, "Bad Request: chat not found")
+        return chat.as_api(self.world.users)
+
+    async def _m_getwebhookinfo(self, params: dict[str, Any]) -> Any:
+        return {
+            "url": "",
+            "has_custom_certificate": False,
+            "pending_update_count": self.world.pending_updates(),
+        }
+
+    async def _true(self, params: dict[str, Any]) -> Any:
+        return True
+
+    _m_deletewebhook = _m_setwebhook = _m_sendchataction = _true
+    _m_setmycommands = _m_deletemycommands = _m_close = _m_logout = _true
+
+    async def _m_getmycommands(self, params: dict[str, Any]) -> Any:
+        return []
+
+    # -- page API -------------------------------------------------------------------------
+
+    async def page(self, request: web.Request) -> web.FileResponse:
+        """The web chat page."""
+        return web.FileResponse(STATIC / "index.html")
+
+    async def api_world(self, request: web.Request) -> web.Response:
+        """Who can be played and which groups exist."""
+        world = self.world
+        return web.json_response(
+            {
+                "bot": world.bot.as_api(),
+                "users": [
+                    {"id": u.id, "name": u.first_name, "kind": u.kind, "label": u.label}
+                    for u in world.users.values()
+                ],
+                "groups": [
+                    {"id": c.id, "title": c.title}
+                    for c in world.chats.values()
+                    if c.type != "private"
+                ],
+                "version": world.version,
+            }
+        )
+
+    async def api_poll(self, request: web.Request) -> web.Response:
+        """Long-poll for changes after ``since``."""
+        try:
+            since = int(request.query.get("since", "0"))
+            timeout = min(float(request.query.get("timeout", "25")), 55.0)
+        except ValueError:
+            return web.json_response({"error": "since and timeout must be numbers"}, status=400)
+        return web.json_response(await self.world.wait_changes(since, timeout))
+
+    async def _json_body(self, request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise BotApiError(400, "body must be JSON") from None
+        if not isinstance(body, dict):
+            raise BotApiError(400, "body must be a JSON object")
+        return body
+
+    async def api_send(self, request: web.Request) -> web.Response:
+        """A person types a message."""
+        try:
+            body = await self._json_body(request)
+            message = await self.world.user_says(
+                int(body["user_id"]),
+                int(body["chat_id"]),
+                str(body.get("text", "")),
+                int(body["reply_to"]) if body.get("reply_to") else None,
+            )
+        except (KeyError, ValueError, TypeError):
+            return web.json_response({"error": "user_id, chat_id and text are needed"}, status=400)
+        except BotApiError as exc:
+            return web.json_response({"error": exc.description}, status=exc.code)
+        return web.json_response({"ok": True, "message_id": message.message_id})
+
+    async def api_press(self, request: web.Request) -> web.Response:
+        """A person presses an inline button."""
+        try:
+            body = await self._json_body(request)
+            user_id = int(body["user_id"])
+            callback_id = await self.world.user_presses(
+                user_id, int(body["chat_id"]), int(body["message_id"]), str(body["data"])
+            )
+        except (KeyError, ValueError, TypeError):
+            return web.json_response(
+                {"error": "user_id, chat_id, message_id and data are needed"}, status=400
+            )
+        except BotApiError as exc:
+            return web.json_response({"error": exc.description}, status=exc.code)
+        self._callbacks[callback_id] = user_id
+        return web.json_response({"ok": True, "callback_id": callback_id})

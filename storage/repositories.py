@@ -1,0 +1,320 @@
+"""Repositories over an AsyncSession handed in by the unit of work."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.directory import Community, Directory, Grid, Group, SlaPolicy, StaffMember, Street
+from bot.domain import Category, NewTicket, Role, Ticket, TicketStatus, Tier
+from storage.models import (
+    CommunityRow,
+    GridRow,
+    GroupRow,
+    KeywordRow,
+    MetaRow,
+    StaffRow,
+    TicketEventRow,
+    TicketRow,
+)
+
+DISTRICT = "*"
+
+
+def _ticket(row: TicketRow) -> Ticket:
+    return Ticket(
+        id=row.id,
+        community_id=row.community_id,
+        grid_id=row.grid_id,
+        chat_id=row.chat_id,
+        message_id=row.message_id,
+        reporter_id=row.reporter_id,
+        reporter_name=row.reporter_name,
+        text=row.text,
+        category=Category(row.category),
+        confidence=row.confidence,
+        urgent=row.urgent,
+        tier=Tier(row.tier),
+        status=TicketStatus(row.status),
+        created_at=row.created_at,
+        assignee_id=row.assignee_id,
+        location=dict(row.location or {}),
+    )
+
+
+class SqlTicketRepository:
+    """Tickets and their append-only history."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, ticket: NewTicket) -> Ticket:
+        """Store a new ticket; the database assigns its number."""
+        row = TicketRow(
+            community_id=ticket.community_id,
+            grid_id=ticket.grid_id,
+            chat_id=ticket.chat_id,
+            message_id=ticket.message_id,
+            reporter_id=ticket.reporter_id,
+            reporter_name=ticket.reporter_name,
+            text=ticket.text,
+            category=ticket.category.value,
+            confidence=ticket.confidence,
+            urgent=ticket.urgent,
+            tier=ticket.tier.value,
+            status=TicketStatus.NEW.value,
+            assignee_id=ticket.assignee_id,
+            location=dict(ticket.location),
+            created_at=ticket.created_at,
+            updated_at=ticket.created_at,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return _ticket(row)
+
+    async def get(self, ticket_id: int) -> Ticket | None:
+        """The ticket with this number."""
+        row = await self.session.get(TicketRow, ticket_id)
+        return _ticket(row) if row else None
+
+    async def by_message(self, chat_id: int, message_id: int) -> Ticket | None:
+        """The ticket opened from this message."""
+        row = await self.session.scalar(
+            select(TicketRow).where(
+                TicketRow.chat_id == chat_id, TicketRow.message_id == message_id
+            )
+        )
+        return _ticket(row) if row else None
+
+    async def add_event(
+        self,
+        ticket_id: int,
+        at: datetime,
+        actor: str,
+        kind: str,
+        from_status: str | None,
+        to_status: str | None,
+        note: str = "",
+    ) -> None:
+        """Append one history entry."""
+        self.session.add(
+            TicketEventRow(
+                ticket_id=ticket_id,
+                at=at,
+                actor=actor,
+                kind=kind,
+                from_status=from_status,
+                to_status=to_status,
+                note=note,
+            )
+        )
+
+    async def events(self, ticket_id: int) -> list[TicketEventRow]:
+        """The ticket's history, oldest first."""
+        rows = await self.session.scalars(
+            select(TicketEventRow)
+            .where(TicketEventRow.ticket_id == ticket_id)
+            .order_by(TicketEventRow.id)
+        )
+        return list(rows)
+
+
+def _sla_to_json(sla: SlaPolicy) -> dict[str, Any]:
+    return {
+        "understand": sla.understand.total_seconds(),
+        "plan": sla.plan.total_seconds(),
+        "reply": sla.reply.total_seconds(),
+        "resolve": {tier.value: d.total_seconds() for tier, d in sla.resolve.items()},
+        "day_end": sla.day_end.strftime("%H:%M"),
+    }
+
+
+def _sla_from_json(data: dict[str, Any]) -> SlaPolicy:
+    hours, minutes = (int(p) for p in data["day_end"].split(":"))
+    return SlaPolicy(
+        understand=timedelta(seconds=data["understand"]),
+        plan=timedelta(seconds=data["plan"]),
+        reply=timedelta(seconds=data["reply"]),
+        resolve={Tier(k): timedelta(seconds=v) for k, v in data["resolve"].items()},
+        day_end=time(hours, minutes),
+    )
+
+
+class SqlDirectoryRepository:
+    """The organisation and the district settings."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_meta(self, key: str) -> Any:
+        """A stored fact, or None."""
+        row = await self.session.get(MetaRow, key)
+        return row.value if row else None
+
+    async def set_meta(self, key: str, value: Any) -> None:
+        """Store a fact."""
+        row = await self.session.get(MetaRow, key)
+        if row is None:
+            self.session.add(MetaRow(key=key, value=value))
+        else:
+            row.value = value
+
+    async def replace(self, directory: Directory) -> None:
+        """Make the stored organisation equal to ``directory``.
+
+        Tickets keep plain ids of communities, grids and staff, so history survives a grid
+        being renamed or removed from the file.
+        """
+        for model in (GroupRow, GridRow, CommunityRow, StaffRow):
+            await self.session.execute(delete(model))
+        self.session.add_all(
+            StaffRow(id=m.id, name=m.name, telegram_id=m.telegram_id, role=m.role.value)
+            for m in directory.staff
+        )
+        for cpos, community in enumerate(directory.communities):
+            self.session.add(
+                CommunityRow(
+                    id=community.id, name=community.name, staff=list(community.staff), position=cpos
+                )
+            )
+        await self.session.flush()
+        for community in directory.communities:
+            self.session.add_all(
+                GridRow(
+                    id=g.id,
+                    community_id=community.id,
+                    name=g.name,
+                    buildings=list(g.buildings),
+                    grid_worker_id=g.grid_worker,
+                    property_id=g.property,
+                    backup=list(g.backup),
+                    position=pos,
+                )
+                for pos, g in enumerate(community.grids)
+            )
+            self.session.add_all(
+                GroupRow(
+                    chat_id=gr.chat_id,
+                    community_id=community.id,
+                    grid_id=gr.grid_id,
+                    name=gr.name,
+                    position=pos,
+                )
+                for pos, gr in enumerate(community.groups)
+            )
+        await self.set_meta("timezone", directory.timezone)
+        await self.set_meta("sla", _sla_to_json(directory.sla))
+        await self.set_meta(
+            "street",
+            {"name": directory.street.name, "staff": list(directory.street.staff)}
+            if directory.street
+            else None,
+        )
+        await self.session.flush()
+
+    async def load(self) -> Directory | None:
+        """The stored directory, or None before the first seed."""
+        sla = await self.get_meta("sla")
+        if sla is None:
+            return None
+        street = await self.get_meta("street")
+        staff = await self.session.scalars(select(StaffRow).order_by(StaffRow.id))
+        communities = await self.session.scalars(
+            select(CommunityRow).order_by(CommunityRow.position)
+        )
+        grids = list(await self.session.scalars(select(GridRow).order_by(GridRow.position)))
+        groups = list(await self.session.scalars(select(GroupRow).order_by(GroupRow.position)))
+        return Directory(
+            timezone=await self.get_meta("timezone"),
+            sla=_sla_from_json(sla),
+            staff=tuple(
+                StaffMember(id=s.id, name=s.name, telegram_id=s.telegram_id, role=Role(s.role))
+                for s in staff
+            ),
+            street=Street(name=street["name"], staff=tuple(street["staff"])) if street else None,
+            communities=tuple(
+                Community(
+                    id=c.id,
+                    name=c.name,
+                    staff=tuple(c.staff),
+                    grids=tuple(
+                        Grid(
+                            id=g.id,
+                            name=g.name,
+                            community_id=c.id,
+                            buildings=tuple(g.buildings),
+                            grid_worker=g.grid_worker_id,
+                            property=g.property_id,
+                            backup=tuple(g.backup),
+                        )
+                        for g in grids
+                        if g.community_id == c.id
+                    ),
+                    groups=tuple(
+                        Group(
+                            chat_id=gr.chat_id,
+                            name=gr.name,
+                            community_id=c.id,
+                            grid_id=gr.grid_id,
+                        )
+                        for gr in groups
+                        if gr.community_id == c.id
+                    ),
+                )
+                for c in communities
+            ),
+        )
+
+
+class SqlKeywordRepository:
+    """Routing words with weights."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def count(self) -> int:
+        """How many keyword rows exist."""
+        return int(await self.session.scalar(select(func.count()).select_from(KeywordRow)) or 0)
+
+    async def add_many(
+        self, community_id: str, table: Mapping[str, Mapping[str, float]], at: datetime
+    ) -> None:
+        """Insert keywords given as {category: {word: weight}}."""
+        self.session.add_all(
+            KeywordRow(
+                community_id=community_id,
+                category=category,
+                word=word,
+                weight=weight,
+                enabled=True,
+                updated_at=at,
+            )
+            for category, words in table.items()
+            for word, weight in words.items()
+        )
+        await self.session.flush()
+
+    async def table_for(self, community_id: str) -> dict[str, dict[str, float]]:
+        """Enabled keywords for a community: district defaults overridden by its own rows.
+
+        A community row for the same word replaces the district one, including when the
+        community disables it.
+        """
+        rows = await self.session.scalars(
+            select(KeywordRow)
+            .where(KeywordRow.community_id.in_([DISTRICT, community_id]))
+            # district rows first, so the community's own rows win
+            .order_by((KeywordRow.community_id == DISTRICT).desc(), KeywordRow.id)
+        )
+        merged: dict[tuple[str, str], KeywordRow] = {}
+        for row in rows:
+            merged[(row.category, row.word)] = row
+        table: dict[str, dict[str, float]] = {}
+        for (category, word), row in merged.items():
+            if row.enabled:
+                table.setdefault(category, {})[word] = row.weight
+        return table

@@ -1,0 +1,57 @@
+"""The SQLAlchemy unit of work: one session, one transaction, repositories bound to it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from storage.repositories import SqlDirectoryRepository, SqlKeywordRepository, SqlTicketRepository
+
+
+class SqlUnitOfWork:
+    """``async with uow: ...; await uow.commit()``; anything not committed is rolled back."""
+
+    tickets: SqlTicketRepository
+    directory: SqlDirectoryRepository
+    keywords: SqlKeywordRepository
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+        self._session: AsyncSession | None = None
+
+    async def __aenter__(self) -> Self:
+        self._session = self._sessions()
+        self.tickets = SqlTicketRepository(self._session)
+        self.directory = SqlDirectoryRepository(self._session)
+        self.keywords = SqlKeywordRepository(self._session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._session is not None
+        try:
+            await self._session.rollback()
+        finally:
+            await self._session.close()
+            self._session = None
+
+    async def commit(self) -> None:
+        """Make the changes durable."""
+        assert self._session is not None
+        await self._session.commit()
+
+
+class SqlUnitOfWorkFactory:
+    """Makes a fresh :class:`SqlUnitOfWork` per use; pass it to the services."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self._sessions)
