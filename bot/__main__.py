@@ -29,8 +29,10 @@ def main(argv: list[str] | None = None) -> int:
     """Run the bot; return the process exit code (2 for a bad setting or community file)."""
     args = sys.argv[1:] if argv is None else argv
     if args and args[0] in ("-h", "--help"):
-        print("usage: python -m bot\n\nRuns the bot; settings come from the environment or .env"
-              " (see README.md).")
+        print(
+            "usage: python -m bot\n\nRuns the bot; settings come from the environment or .env"
+            " (see README.md)."
+        )
         return 0
     try:
         settings = load_settings()

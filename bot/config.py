@@ -58,7 +58,7 @@ def _day_end(value: object) -> time:
     if isinstance(value, int):  # YAML 1.1 reads an unquoted 20:00 as a base-60 integer
         value = f"{value // 60:02d}:{value % 60:02d}"
     if not isinstance(value, str) or not re.fullmatch(r"\d{1,2}:\d{2}", value.strip()):
-        raise ValueError(f"bad time {value!r}: use HH:MM, like \"20:00\"")
+        raise ValueError(f'bad time {value!r}: use HH:MM, like "20:00"')
     hours, minutes = (int(p) for p in value.strip().split(":"))
     if hours > 23 or minutes > 59:
         raise ValueError(f"bad time {value!r}: use HH:MM between 00:00 and 23:59")
@@ -281,7 +281,20 @@ def _cross_check(data: dict[str, Any], problems: _Problems) -> None:
         ZoneInfo(str(timezone))
     except (ZoneInfoNotFoundError, ValueError):
         problems.add(("timezone",), f"unknown time zone {timezone!r}")
+    refs = _StaffRefs(_check_staff(data, problems), problems)
+    street = data.get("street")
+    if isinstance(street, dict):
+        for i, sid in _strings(street.get("staff")):
+            refs.check(("street", "staff", i), sid)
+    _check_communities(data, refs, problems)
+    keywords = data.get("keywords")
+    if isinstance(keywords, dict):
+        for category, words in keywords.items():
+            if isinstance(words, dict) and any(not str(w).strip() for w in words):
+                problems.add(("keywords", category), "empty keyword")
 
+
+def _check_staff(data: dict[str, Any], problems: _Problems) -> set[str]:
     staff_ids: set[str] = set()
     telegram_ids: set[object] = set()
     for i, member in _items(data.get("staff")):
@@ -295,16 +308,20 @@ def _cross_check(data: dict[str, Any], problems: _Problems) -> None:
         if isinstance(sid, str):
             staff_ids.add(sid)
         telegram_ids.add(tid)
+    return staff_ids
 
-    def check_ref(path: Path_, staff_id: object) -> None:
-        if staff_id is not None and str(staff_id) not in staff_ids:
-            problems.add(path, f"unknown staff id {staff_id!r}")
 
-    street = data.get("street")
-    if isinstance(street, dict):
-        for i, sid in _strings(street.get("staff")):
-            check_ref(("street", "staff", i), sid)
+@dataclass
+class _StaffRefs:
+    ids: set[str]
+    problems: _Problems
 
+    def check(self, path: Path_, staff_id: object) -> None:
+        if staff_id is not None and str(staff_id) not in self.ids:
+            self.problems.add(path, f"unknown staff id {staff_id!r}")
+
+
+def _check_communities(data: dict[str, Any], refs: _StaffRefs, problems: _Problems) -> None:
     community_ids: set[object] = set()
     grid_ids: set[object] = set()
     chat_ids: set[object] = set()
@@ -314,33 +331,16 @@ def _cross_check(data: dict[str, Any], problems: _Problems) -> None:
             problems.add((*base, "id"), f"duplicate community id {community.get('id')!r}")
         community_ids.add(community.get("id"))
         for si, sid in _strings(community.get("staff")):
-            check_ref((*base, "staff", si), sid)
-        own_grids: set[object] = set()
+            refs.check((*base, "staff", si), sid)
         building_owner: dict[str, object] = {}
+        own_grids: set[object] = set()
         for gi, grid in _items(community.get("grids")):
             gpath: Path_ = (*base, "grids", gi)
-            gid = grid.get("id")
-            if gid in grid_ids:
-                problems.add((*gpath, "id"), f"duplicate grid id {gid!r}")
-            grid_ids.add(gid)
-            own_grids.add(gid)
-            check_ref((*gpath, "grid_worker"), grid.get("grid_worker"))
-            check_ref((*gpath, "property"), grid.get("property"))
-            for bi, sid in _strings(grid.get("backup")):
-                check_ref((*gpath, "backup", bi), sid)
-            if grid.get("grid_worker") is None and grid.get("property") is None:
-                problems.add(gpath, "grid has no assignee: set grid_worker or property")
-            for bi, raw_building in _strings(grid.get("buildings")):
-                try:
-                    building = _building(raw_building)
-                except ValueError:
-                    continue
-                owner = building_owner.setdefault(building, gid)
-                if owner != gid:
-                    problems.add(
-                        (*gpath, "buildings", bi),
-                        f"building {building!r} already belongs to grid {owner!r}",
-                    )
+            if grid.get("id") in grid_ids:
+                problems.add((*gpath, "id"), f"duplicate grid id {grid.get('id')!r}")
+            grid_ids.add(grid.get("id"))
+            own_grids.add(grid.get("id"))
+            _check_grid(grid, gpath, refs, building_owner, problems)
         for gi, group in _items(community.get("groups")):
             gpath = (*base, "groups", gi)
             chat_id = group.get("chat_id")
@@ -355,11 +355,31 @@ def _cross_check(data: dict[str, Any], problems: _Problems) -> None:
                     f"no grid {group['grid']!r} in community {community.get('id')!r}",
                 )
 
-    keywords = data.get("keywords")
-    if isinstance(keywords, dict):
-        for category, words in keywords.items():
-            if isinstance(words, dict) and any(not str(w).strip() for w in words):
-                problems.add(("keywords", category), "empty keyword")
+
+def _check_grid(
+    grid: dict[str, Any],
+    gpath: Path_,
+    refs: _StaffRefs,
+    building_owner: dict[str, object],
+    problems: _Problems,
+) -> None:
+    refs.check((*gpath, "grid_worker"), grid.get("grid_worker"))
+    refs.check((*gpath, "property"), grid.get("property"))
+    for bi, sid in _strings(grid.get("backup")):
+        refs.check((*gpath, "backup", bi), sid)
+    if grid.get("grid_worker") is None and grid.get("property") is None:
+        problems.add(gpath, "grid has no assignee: set grid_worker or property")
+    for bi, raw_building in _strings(grid.get("buildings")):
+        try:
+            building = _building(raw_building)
+        except ValueError:
+            continue
+        owner = building_owner.setdefault(building, grid.get("id"))
+        if owner != grid.get("id"):
+            problems.add(
+                (*gpath, "buildings", bi),
+                f"building {building!r} already belongs to grid {owner!r}",
+            )
 
 
 def _to_directory(parsed: _File) -> Directory:

@@ -91,6 +91,19 @@ class NewTicket:
     location: dict[str, str]
 
 
+@dataclass(frozen=True)
+class TicketEvent:
+    """One entry of a ticket's append-only history (全程记录)."""
+
+    ticket_id: int
+    at: datetime
+    actor: str
+    kind: str
+    from_status: str | None
+    to_status: str | None
+    note: str
+
+
 class DomainError(Exception):
     """Base of errors the edges turn into a polite message or an HTTP status."""
 

@@ -8,7 +8,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from bot.directory import Directory
-from bot.domain import NewTicket, Ticket
+from bot.domain import NewTicket, Ticket, TicketEvent
 
 
 class Clock(Protocol):
@@ -37,6 +37,7 @@ class TicketRepository(Protocol):
     async def add_event(
         self,
         ticket_id: int,
+        *,
         at: datetime,
         actor: str,
         kind: str,
@@ -45,6 +46,10 @@ class TicketRepository(Protocol):
         note: str = "",
     ) -> None:
         """Append one entry to the ticket's history."""
+        ...
+
+    async def events(self, ticket_id: int) -> list[TicketEvent]:
+        """The ticket's history, oldest first."""
         ...
 
 

@@ -15,8 +15,9 @@ from aiohttp import web
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError, TelegramError
-from telegram.ext import Application, ApplicationBuilder
+from telegram.error import InvalidToken, TelegramError
+from telegram.ext import Application
+from telegram.request import HTTPXRequest
 
 import nlp
 from bot.clock import SystemClock
@@ -53,7 +54,7 @@ def _file_url(base_url: str) -> str:
 
 
 def _connect_host(host: str) -> str:
-    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host  # noqa: S104
+    return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
 class Runtime:
@@ -82,12 +83,8 @@ class Runtime:
 
     async def start(self) -> None:
         """Migrate, seed, warm up the classifier, start the web server and the bot."""
-        settings = self.settings
-        try:
-            community_file = load_community_file(settings.COMMUNITY_CONFIG)
-        except Exception:
-            raise
-        engine = create_engine(settings.DATABASE_URL)
+        community_file = load_community_file(self.settings.COMMUNITY_CONFIG)
+        engine = create_engine(self.settings.DATABASE_URL)
         try:
             await migrate(engine)
             core = await build_core(
@@ -100,40 +97,65 @@ class Runtime:
         # jieba's dictionaries take about a second to load: do it now, off the event loop,
         # so no resident's message waits for it.
         await asyncio.to_thread(nlp.warm_up)
-
-        sandbox: SandboxServer | None = None
-        web_runner: web.AppRunner | None = None
-        web_url: str | None = None
-        base_url = settings.TELEGRAM_API_BASE_URL
-        token = settings.TELEGRAM_BOT_TOKEN.get_secret_value() if settings.TELEGRAM_BOT_TOKEN else None
-        if settings.sandbox:
-            directory = core.directory.current
-            sandbox = SandboxServer.with_people(
-                groups=[(g.chat_id, g.name) for g in directory.groups],
-                staff=[(m.telegram_id, m.name, m.role.value) for m in directory.staff],
+        sandbox, web_runner, web_url = None, None, None
+        try:
+            if self.settings.sandbox:
+                sandbox, web_runner, web_url = await self._start_sandbox(core)
+            application = await self._start_telegram(core, web_url)
+        except BaseException:
+            await self._cleanup(engine, web_runner)
+            raise
+        self._parts = _Parts(engine, core, application, web_runner, sandbox, web_url)
+        if web_url:
+            logger.info(
+                "sandbox ready: open %s in a browser (no token, no internet needed)", web_url
             )
-            app = web.Application(client_max_size=1024 * 1024)
-            sandbox.add_routes(app)
-            web_runner = web.AppRunner(app, access_log=None)
-            await web_runner.setup()
-            site = web.TCPSite(web_runner, settings.WEB_HOST, settings.WEB_PORT)
-            try:
-                await site.start()
-            except OSError as exc:
-                await web_runner.cleanup()
-                await engine.dispose()
-                raise StartupError(
-                    f"setting WEB_PORT: cannot listen on {settings.WEB_HOST}:{settings.WEB_PORT}:"
-                    f" {exc.strerror or exc}"
-                ) from None
-            port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            host = _connect_host(settings.WEB_HOST)
-            web_url = f"http://{host}:{port}/"
-            token = SANDBOX_TOKEN
-            base_url = f"http://{host}:{port}/bot"
+        else:
+            logger.info(
+                "bot @%s is polling %s",
+                application.bot.username,
+                self.settings.TELEGRAM_API_BASE_URL or "Telegram",
+            )
 
-        assert token is not None
-        builder: ApplicationBuilder = Application.builder().token(token)  # type: ignore[type-arg]
+    async def _start_sandbox(self, core: Core) -> tuple[SandboxServer, web.AppRunner, str]:
+        settings = self.settings
+        directory = core.directory.current
+        sandbox = SandboxServer.with_people(
+            groups=[(g.chat_id, g.name) for g in directory.groups],
+            staff=[(m.telegram_id, m.name, m.role.value) for m in directory.staff],
+        )
+        app = web.Application(client_max_size=1024 * 1024)
+        sandbox.add_routes(app)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.WEB_HOST, settings.WEB_PORT)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise StartupError(
+                f"setting WEB_PORT: cannot listen on {settings.WEB_HOST}:{settings.WEB_PORT}:"
+                f" {exc.strerror or exc}"
+            ) from None
+        port = runner.addresses[0][1]
+        return sandbox, runner, f"http://{_connect_host(settings.WEB_HOST)}:{port}/"
+
+    async def _start_telegram(self, core: Core, sandbox_url: str | None) -> Application:  # type: ignore[type-arg]
+        settings = self.settings
+        if sandbox_url is not None:
+            token, base_url = SANDBOX_TOKEN, f"{sandbox_url}bot"
+        else:
+            assert settings.TELEGRAM_BOT_TOKEN is not None
+            token = settings.TELEGRAM_BOT_TOKEN.get_secret_value()
+            base_url = settings.TELEGRAM_API_BASE_URL
+        # Our own request objects, so a failed start can close their HTTP clients.
+        requests = (HTTPXRequest(connection_pool_size=64), HTTPXRequest(connection_pool_size=1))
+        builder = (
+            Application.builder()
+            .token(token)
+            .request(requests[0])
+            .get_updates_request(requests[1])
+        )
         if base_url:
             builder = builder.base_url(base_url).base_file_url(_file_url(base_url))
         application = builder.build()
@@ -142,23 +164,23 @@ class Runtime:
         try:
             await application.initialize()
         except InvalidToken:
-            await self._cleanup(engine, web_runner)
-            raise StartupError("setting TELEGRAM_BOT_TOKEN: the server rejected the token") from None
-        except (NetworkError, TelegramError) as exc:
-            await self._cleanup(engine, web_runner)
+            await asyncio.gather(*(r.shutdown() for r in requests))
+            raise StartupError(
+                "setting TELEGRAM_BOT_TOKEN: the Bot API server rejected the token"
+            ) from None
+        except TelegramError as exc:
+            await asyncio.gather(*(r.shutdown() for r in requests))
+            setting = "TELEGRAM_API_BASE_URL" if base_url else "TELEGRAM_BOT_TOKEN"
             where = base_url or "api.telegram.org"
-            hint = "TELEGRAM_API_BASE_URL" if base_url else "TELEGRAM_BOT_TOKEN"
-            raise StartupError(f"setting {hint}: cannot reach the Bot API at {where}: {exc}") from None
+            raise StartupError(
+                f"setting {setting}: cannot reach the Bot API at {where}: {exc}"
+            ) from None
         await application.start()
         assert application.updater is not None
         await application.updater.start_polling(
             poll_interval=0.0, timeout=10, allowed_updates=ALLOWED_UPDATES
         )
-        self._parts = _Parts(engine, core, application, web_runner, sandbox, web_url)
-        if web_url:
-            logger.info("sandbox ready: open %s in a browser (no token, no internet needed)", web_url)
-        else:
-            logger.info("bot @%s is polling %s", application.bot.username, base_url or "Telegram")
+        return application
 
     async def _cleanup(self, engine: AsyncEngine, web_runner: web.AppRunner | None) -> None:
         if web_runner is not None:

@@ -25,7 +25,9 @@ def tokenizer() -> jieba.Tokenizer:
                 jieba.setLogLevel(logging.WARNING)
                 built = jieba.Tokenizer()
                 built.initialize()
-                built.load_userdict(str(USER_DICT))
+                # Given a path, jieba leaves the file open; hand it a file we close ourselves.
+                with USER_DICT.open("rb") as handle:
+                    built.load_userdict(handle)
                 _tokenizer = built
     return _tokenizer
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ logger = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 SANDBOX_TOKEN = "7000000001:SANDBOX-local-token"
 MAX_BODY = 1024 * 1024
+_dumps = functools.partial(json.dumps, ensure_ascii=False)
 _INT_PARAMS = {"chat_id", "message_id", "offset", "limit", "reply_to_message_id", "user_id"}
 _FLOAT_PARAMS = {"timeout"}
 _JSON_PARAMS = {"reply_markup", "reply_parameters", "allowed_updates", "entities", "commands"}
@@ -30,7 +32,7 @@ DEMO_RESIDENTS = (
 
 
 def _ok(result: Any) -> web.Response:
-    return web.json_response({"ok": True, "result": result})
+    return web.json_response({"ok": True, "result": result}, dumps=_dumps)
 
 
 def _error(code: int, description: str) -> web.Response:
@@ -157,7 +159,7 @@ class SandboxServer:
         return await self.world.get_updates(
             offset=int(params.get("offset", 0)),
             limit=int(params.get("limit", 100)),
-            timeout=min(float(params.get("timeout", 0)), 50.0),
+            wait_seconds=min(float(params.get("timeout", 0)), 50.0),
         )
 
     async def _m_sendmessage(self, params: dict[str, Any]) -> Any:
@@ -234,7 +236,8 @@ class SandboxServer:
                     if c.type != "private"
                 ],
                 "version": world.version,
-            }
+            },
+            dumps=_dumps,
         )
 
     async def api_poll(self, request: web.Request) -> web.Response:
@@ -244,7 +247,7 @@ class SandboxServer:
             timeout = min(float(request.query.get("timeout", "25")), 55.0)
         except ValueError:
             return web.json_response({"error": "since and timeout must be numbers"}, status=400)
-        return web.json_response(await self.world.wait_changes(since, timeout))
+        return web.json_response(await self.world.wait_changes(since, timeout), dumps=_dumps)
 
     async def _json_body(self, request: web.Request) -> dict[str, Any]:
         try:

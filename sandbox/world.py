@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -196,7 +197,7 @@ class World:
         self.messages[chat_id].append(message)
         payload = self.message_api(message)
         if text.startswith("/"):
-            command = text.split()[0]
+            command = text.split(maxsplit=1)[0]
             payload["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         self._push_update({"message": payload})
         await self._notify(updates=True)
@@ -295,16 +296,18 @@ class World:
             self.toasts.append(Toast(user_id, text, self._bump()))
             await self._notify(updates=False)
 
-    async def get_updates(self, offset: int, limit: int, timeout: float) -> list[dict[str, Any]]:
+    async def get_updates(
+        self, offset: int, limit: int, wait_seconds: float
+    ) -> list[dict[str, Any]]:
         """``getUpdates`` with Telegram's offset semantics and long polling."""
         # Confirming: everything below the offset is forgotten, as Telegram does.
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
         updates_changed, _ = self._conditions()
-        if not self._updates and timeout > 0:
+        if not self._updates and wait_seconds > 0:
             async with updates_changed:
                 try:
                     await asyncio.wait_for(
-                        updates_changed.wait_for(lambda: bool(self._updates)), timeout
+                        updates_changed.wait_for(lambda: bool(self._updates)), wait_seconds
                     )
                 except TimeoutError:
                     return []
@@ -332,17 +335,15 @@ class World:
         ]
         return {"version": self.version, "messages": changed, "toasts": toasts}
 
-    async def wait_changes(self, since: int, timeout: float) -> dict[str, Any]:
+    async def wait_changes(self, since: int, wait_seconds: float) -> dict[str, Any]:
         """Long-poll for the page: wait until something changed after ``since``."""
         _, page_changed = self._conditions()
         if self.version <= since:
             async with page_changed:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
-                        page_changed.wait_for(lambda: self.version > since), timeout
+                        page_changed.wait_for(lambda: self.version > since), wait_seconds
                     )
-                except TimeoutError:
-                    pass
         return self.changes_since(since)
 
     def _page_message(self, message: Message) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory import Community, Directory, Grid, Group, SlaPolicy, StaffMember, Street
-from bot.domain import Category, NewTicket, Role, Ticket, TicketStatus, Tier
+from bot.domain import Category, NewTicket, Role, Ticket, TicketEvent, TicketStatus, Tier
 from storage.models import (
     CommunityRow,
     GridRow,
@@ -93,6 +93,7 @@ class SqlTicketRepository:
     async def add_event(
         self,
         ticket_id: int,
+        *,
         at: datetime,
         actor: str,
         kind: str,
@@ -113,14 +114,25 @@ class SqlTicketRepository:
             )
         )
 
-    async def events(self, ticket_id: int) -> list[TicketEventRow]:
+    async def events(self, ticket_id: int) -> list[TicketEvent]:
         """The ticket's history, oldest first."""
         rows = await self.session.scalars(
             select(TicketEventRow)
             .where(TicketEventRow.ticket_id == ticket_id)
             .order_by(TicketEventRow.id)
         )
-        return list(rows)
+        return [
+            TicketEvent(
+                ticket_id=r.ticket_id,
+                at=r.at,
+                actor=r.actor,
+                kind=r.kind,
+                from_status=r.from_status,
+                to_status=r.to_status,
+                note=r.note,
+            )
+            for r in rows
+        ]
 
 
 def _sla_to_json(sla: SlaPolicy) -> dict[str, Any]:

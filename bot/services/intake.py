@@ -103,23 +103,38 @@ class IntakeService:
             )
             evidence = ", ".join(f"{e.word}({e.rule})" for e in result.evidence)
             await uow.tickets.add_event(
-                ticket.id, now, f"resident:{message.sender_id}", "opened", None, "new",
-                f"{category.value} {result.confidence:.2f} [{evidence}]",
+                ticket.id,
+                at=now,
+                actor=f"resident:{message.sender_id}",
+                kind="opened",
+                from_status=None,
+                to_status="new",
+                note=f"{category.value} {result.confidence:.2f} [{evidence}]",
             )
             await uow.tickets.add_event(
-                ticket.id, now, "bot", "assigned", "new", "new", where.reason
+                ticket.id,
+                at=now,
+                actor="bot",
+                kind="assigned",
+                from_status="new",
+                to_status="new",
+                note=where.reason,
             )
             await uow.commit()
         logger.info(
             "ticket #%d opened: %s in %s, assignee %s (%s)",
-            ticket.id, category.value, group.community_id, ticket.assignee_id, where.reason,
+            ticket.id,
+            category.value,
+            group.community_id,
+            ticket.assignee_id,
+            where.reason,
         )
         reply = residents.acknowledgement(
             ticket.id,
-            category,
-            ticket.urgent,
-            ticket.location,
-            where.assignee,
-            directory.sla.understand,
+            category=category,
+            urgent=ticket.urgent,
+            location=ticket.location,
+            assignee=where.assignee,
+            promise=directory.sla.understand,
         )
         return IntakeResult(Outcome.OPENED, ticket, reply)

@@ -41,6 +41,7 @@ def _who(assignee: StaffMember | None) -> str:
 
 def acknowledgement(
     ticket_id: int,
+    *,
     category: Category,
     urgent: bool,
     location: dict[str, str],

@@ -25,15 +25,15 @@ async def prefilter(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         # Editing a report must not open a second ticket; edits are not acted on yet.
         logger.debug("ignoring edit of message %s", update.edited_message.message_id)
         raise ApplicationHandlerStop
-    if chat is not None and chat.type in GROUP_TYPES:
-        if core(context).directory.current.group(chat.id) is None:
-            seen: set[int] = context.bot_data.setdefault(SEEN_UNKNOWN_KEY, set())
-            if chat.id not in seen:
-                seen.add(chat.id)
-                logger.warning(
-                    "message from group %s (%r) which is not in the community file; "
-                    "ignoring it and any later messages from it",
-                    chat.id,
-                    chat.title,
-                )
-            raise ApplicationHandlerStop
+    in_group = chat is not None and chat.type in GROUP_TYPES
+    if in_group and chat is not None and core(context).directory.current.group(chat.id) is None:
+        seen: set[int] = context.bot_data.setdefault(SEEN_UNKNOWN_KEY, set())
+        if chat.id not in seen:
+            seen.add(chat.id)
+            logger.warning(
+                "message from group %s (%r) which is not in the community file; "
+                "ignoring it and any later messages from it",
+                chat.id,
+                chat.title,
+            )
+        raise ApplicationHandlerStop

@@ -9,6 +9,8 @@ import os
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from bot.settings import DEFAULT_DATABASE_URL
+from storage.db import create_engine
 from storage.models import Base
 
 config = context.config
@@ -27,8 +29,6 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_from_url(url: str) -> None:
-    from storage.db import create_engine
-
     engine = create_engine(url)
     async with engine.begin() as connection:
         await connection.run_sync(_run)
@@ -43,6 +43,4 @@ elif context.is_offline_mode():
     with context.begin_transaction():
         context.run_migrations()
 else:
-    from bot.settings import DEFAULT_DATABASE_URL
-
     asyncio.run(_run_from_url(os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)))

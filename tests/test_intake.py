@@ -1,0 +1,135 @@
+"""Intake service: requests become tickets with a Chinese acknowledgement; the rest is quiet."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.config import CommunityFile
+from bot.core import Core, build_core
+from bot.domain import Category
+from bot.services.intake import IncomingMessage, Outcome
+from storage.uow import SqlUnitOfWorkFactory
+
+GROUP_G01 = -1001000000001  # 幸福小区1-3号楼业主群: G01, property 王管家, grid worker 李网格
+GROUP_G03 = -1001000000003  # 幸福里7-10号楼: G03, no property company
+
+
+@pytest.fixture
+async def core(uows: SqlUnitOfWorkFactory, demo_file: CommunityFile, clock: FakeClock) -> Core:
+    return await build_core(uows, demo_file, clock)
+
+
+def said(text: str, chat_id: int = GROUP_G01, message_id: int = 1) -> IncomingMessage:
+    return IncomingMessage(
+        chat_id=chat_id,
+        message_id=message_id,
+        sender_id=5000001,
+        sender_name="张阿姨",
+        text=text,
+        sent_at=datetime(2026, 11, 23, 11, 0, tzinfo=UTC),
+    )
+
+
+async def test_repair_opens_a_ticket_for_the_property_manager(core: Core, clock: FakeClock) -> None:
+    result = await core.intake.receive_group_message(said("3号楼电梯坏了"))
+    assert result.outcome is Outcome.OPENED
+    assert result.ticket is not None
+    ticket = result.ticket
+    assert ticket.category is Category.REPAIR
+    assert ticket.assignee_id == "wang"
+    assert ticket.created_at == clock.now()
+    assert ticket.location == {"building": "3"}
+    assert result.reply == f"已收到您的报修，工单号 #{ticket.id}（3号楼）。物业王管家将在5分钟内联系您。"
+    async with core.uows() as uow:
+        stored = await uow.tickets.by_message(GROUP_G01, 1)
+        events = await uow.tickets.events(ticket.id)
+    assert stored == ticket
+    assert [e.kind for e in events] == ["opened", "assigned"]
+    assert events[1].note == "网格G01物业管家"
+
+
+@pytest.mark.parametrize(
+    ("text", "category", "who"),
+    [
+        ("楼上半夜装修吵死了，天天扰民", Category.DISPUTE, "网格员李网格"),
+        ("社保卡在哪里补办？", Category.SERVICE, "网格员李网格"),
+    ],
+)
+async def test_disputes_and_services_go_to_the_grid_worker(
+    core: Core, text: str, category: Category, who: str
+) -> None:
+    result = await core.intake.receive_group_message(said(text))
+    assert result.ticket is not None
+    assert result.ticket.category is category
+    assert result.ticket.assignee_id == "li"
+    assert result.reply is not None
+    assert who in result.reply
+
+
+async def test_grid_without_property_sends_repairs_to_the_grid_worker(core: Core) -> None:
+    result = await core.intake.receive_group_message(said("8号楼下水道堵了", chat_id=GROUP_G03))
+    assert result.ticket is not None
+    assert result.ticket.assignee_id == "zhou"
+
+
+async def test_building_named_in_text_overrides_the_group_grid(core: Core) -> None:
+    # Posted in the 1-3号楼 group, but building 5 belongs to grid G02 (陈管家).
+    result = await core.intake.receive_group_message(said("5号楼楼道灯不亮了"))
+    assert result.ticket is not None
+    assert result.ticket.grid_id == "G02"
+    assert result.ticket.assignee_id == "chen"
+
+
+@pytest.mark.parametrize("text", ["谢谢王师傅！", "大家早上好", "明天停水通知：9点到12点", "团购鸡蛋接龙"])
+async def test_chatter_gets_no_ticket_and_no_reply(core: Core, text: str) -> None:
+    result = await core.intake.receive_group_message(said(text))
+    assert result.outcome is Outcome.NOT_REQUEST
+    assert result.reply is None
+    async with core.uows() as uow:
+        assert await uow.tickets.by_message(GROUP_G01, 1) is None
+
+
+async def test_unknown_group_is_ignored(core: Core) -> None:
+    result = await core.intake.receive_group_message(said("3号楼电梯坏了", chat_id=-999))
+    assert result.outcome is Outcome.UNKNOWN_GROUP
+    assert result.reply is None
+
+
+async def test_the_same_message_twice_opens_one_ticket(core: Core) -> None:
+    first = await core.intake.receive_group_message(said("3号楼电梯坏了"))
+    second = await core.intake.receive_group_message(said("3号楼电梯坏了"))
+    assert first.outcome is Outcome.OPENED
+    assert second.outcome is Outcome.DUPLICATE
+    assert second.ticket == first.ticket
+    assert second.reply is None
+
+
+async def test_urgent_acknowledgement_says_help_is_coming(core: Core) -> None:
+    result = await core.intake.receive_group_message(said("5号楼电梯困人了！！"))
+    assert result.ticket is not None
+    assert result.ticket.urgent
+    assert result.reply is not None
+    assert result.reply.startswith("🚨 紧急情况已收到")
+
+
+async def test_group_reply_never_repeats_room_or_phone(core: Core) -> None:
+    result = await core.intake.receive_group_message(
+        said("3号楼2单元501厕所漏水了，电话13812345678")
+    )
+    assert result.ticket is not None
+    assert result.reply is not None
+    assert "（3号楼2单元）" in result.reply
+    assert "501" not in result.reply
+    assert "13812345678" not in result.reply
+    assert result.ticket.location["room"] == "501"  # kept for staff, not shown in the group
+
+
+async def test_very_long_message_is_classified_and_stored_truncated(core: Core) -> None:
+    text = "3号楼电梯坏了，" + "真的很着急" * 2000
+    result = await core.intake.receive_group_message(said(text))
+    assert result.outcome is Outcome.OPENED
+    assert result.ticket is not None
+    assert len(result.ticket.text) == 4000
