@@ -94,9 +94,15 @@ class KeywordRepository(Protocol):
 class UnitOfWork(Protocol):
     """One transaction's worth of repositories; nothing is saved without ``commit``."""
 
-    tickets: TicketRepository
-    directory: DirectoryRepository
-    keywords: KeywordRepository
+    # Read-only properties, so implementations may hold more specific repository types.
+    @property
+    def tickets(self) -> TicketRepository: ...
+
+    @property
+    def directory(self) -> DirectoryRepository: ...
+
+    @property
+    def keywords(self) -> KeywordRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -43,7 +43,7 @@ class StartupError(Exception):
 class _Parts:
     engine: AsyncEngine
     core: Core
-    application: Application  # type: ignore[type-arg]
+    application: Application
     web_runner: web.AppRunner | None
     sandbox: SandboxServer | None
     web_url: str | None
@@ -140,8 +140,9 @@ class Runtime:
         port = runner.addresses[0][1]
         return sandbox, runner, f"http://{_connect_host(settings.WEB_HOST)}:{port}/"
 
-    async def _start_telegram(self, core: Core, sandbox_url: str | None) -> Application:  # type: ignore[type-arg]
+    async def _start_telegram(self, core: Core, sandbox_url: str | None) -> Application:
         settings = self.settings
+        base_url: str | None
         if sandbox_url is not None:
             token, base_url = SANDBOX_TOKEN, f"{sandbox_url}bot"
         else:
@@ -151,10 +152,7 @@ class Runtime:
         # Our own request objects, so a failed start can close their HTTP clients.
         requests = (HTTPXRequest(connection_pool_size=64), HTTPXRequest(connection_pool_size=1))
         builder = (
-            Application.builder()
-            .token(token)
-            .request(requests[0])
-            .get_updates_request(requests[1])
+            Application.builder().token(token).request(requests[0]).get_updates_request(requests[1])
         )
         if base_url:
             builder = builder.base_url(base_url).base_file_url(_file_url(base_url))

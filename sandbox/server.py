@@ -126,6 +126,10 @@ class SandboxServer:
         app.router.add_post("/sandbox/api/send", self.api_send)
         app.router.add_post("/sandbox/api/press", self.api_press)
         app.router.add_static("/sandbox/static", STATIC)
+        app.on_shutdown.append(self._on_shutdown)
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        await self.world.close()
 
     # -- Bot API --------------------------------------------------------------------------
 

@@ -95,6 +95,10 @@ class World:
     _message_ids: dict[int, itertools.count[int]] = field(default_factory=dict)
     _callback_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _started: set[int] = field(default_factory=set)
+    # Message ids continue across sandbox restarts, as Telegram's do: the bot's database
+    # keys tickets by (chat, message id), so reused ids would look like redelivered updates.
+    first_message_id: int = field(default_factory=lambda: int(time.time() * 1000) % 10**12)
+    closed: bool = False
     _updates_changed: asyncio.Condition | None = None
     _page_changed: asyncio.Condition | None = None
 
@@ -130,7 +134,7 @@ class World:
             page_changed.notify_all()
 
     def _new_message_id(self, chat_id: int) -> int:
-        return next(self._message_ids.setdefault(chat_id, itertools.count(1)))
+        return next(self._message_ids.setdefault(chat_id, itertools.count(self.first_message_id)))
 
     def find(self, chat_id: int, message_id: int) -> Message | None:
         """A message by chat and id."""
@@ -307,11 +311,17 @@ class World:
             async with updates_changed:
                 try:
                     await asyncio.wait_for(
-                        updates_changed.wait_for(lambda: bool(self._updates)), wait_seconds
+                        updates_changed.wait_for(lambda: bool(self._updates) or self.closed),
+                        wait_seconds,
                     )
                 except TimeoutError:
                     return []
         return self._updates[: max(1, min(limit, 100))]
+
+    async def close(self) -> None:
+        """Release every long poll now, so the server can shut down without waiting."""
+        self.closed = True
+        await self._notify(updates=True)
 
     def pending_updates(self) -> int:
         """Updates not yet confirmed by the bot."""
@@ -342,7 +352,8 @@ class World:
             async with page_changed:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
-                        page_changed.wait_for(lambda: self.version > since), wait_seconds
+                        page_changed.wait_for(lambda: self.version > since or self.closed),
+                        wait_seconds,
                     )
         return self.changes_since(since)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -99,6 +99,6 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def port() -> Iterator[int]:
+def port() -> int:
     """A free local port."""
-    yield free_port()
+    return free_port()

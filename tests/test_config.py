@@ -56,7 +56,11 @@ def test_demo_file_keeps_the_documented_example() -> None:
     directory = load_community_file(DEMO_COMMUNITY_FILE).directory
     group = directory.group(-1001000000001)
     assert group is not None
-    assert (group.community_id, group.grid_id, group.name) == ("xingfu", "G01", "幸福小区1-3号楼业主群")
+    assert (group.community_id, group.grid_id, group.name) == (
+        "xingfu",
+        "G01",
+        "幸福小区1-3号楼业主群",
+    )
     grid = directory.grid("G01")
     assert grid.buildings == ("1", "2", "3")
     assert (grid.grid_worker, grid.property, grid.backup) == ("li", "wang", ("liu",))
@@ -118,11 +122,16 @@ def test_every_problem_is_reported_with_its_line_at_once() -> None:
     ("change", "expected"),
     [
         (
-            ("role: grid_worker}", "role: grid_worker}\n  - {id: li, name: X, telegram_id: 2, role: property}"),
+            (
+                "role: grid_worker}",
+                "role: grid_worker}\n  - {id: li, name: X, telegram_id: 2, role: property}",
+            ),
             "duplicate staff id 'li'",
         ),
-        (("buildings: [1, \"2号楼\"], grid_worker: li", "buildings: [1], grid_worker: null"),
-         "grid has no assignee"),
+        (
+            ('buildings: [1, "2号楼"], grid_worker: li', "buildings: [1], grid_worker: null"),
+            "grid has no assignee",
+        ),
         (("grid: G1}", "grid: G9}"), "no grid 'G9' in community 'c1'"),
         (("chat_id: -100", "chat_id: 100"), "a group's chat_id is negative"),
         (("general: 30m", "general: 30 minutes"), "bad duration"),
@@ -141,7 +150,7 @@ def test_each_kind_of_problem(change: tuple[str, str], expected: str) -> None:
 
 def test_building_in_two_grids_of_one_community() -> None:
     text = MINIMAL.replace(
-        '    groups:',
+        "    groups:",
         '      - {id: G2, name: 二, buildings: ["2"], grid_worker: li}\n    groups:',
     )
     found = problems_of(text)
@@ -201,7 +210,14 @@ def test_bad_durations(raw: object) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(300, "5分钟"), (7200, "2小时"), (86400, "1天"), (90, "1分30秒"), (3, "3秒"), (5400, "90分钟")],
+    [
+        (300, "5分钟"),
+        (7200, "2小时"),
+        (86400, "1天"),
+        (90, "1分30秒"),
+        (3, "3秒"),
+        (5400, "90分钟"),
+    ],
 )
 def test_durations_in_chinese(seconds: int, text: str) -> None:
     assert format_duration_zh(timedelta(seconds=seconds)) == text

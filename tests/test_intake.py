@@ -42,7 +42,10 @@ async def test_repair_opens_a_ticket_for_the_property_manager(core: Core, clock:
     assert ticket.assignee_id == "wang"
     assert ticket.created_at == clock.now()
     assert ticket.location == {"building": "3"}
-    assert result.reply == f"已收到您的报修，工单号 #{ticket.id}（3号楼）。物业王管家将在5分钟内联系您。"
+    assert (
+        result.reply
+        == f"已收到您的报修，工单号 #{ticket.id}（3号楼）。物业王管家将在5分钟内联系您。"
+    )
     async with core.uows() as uow:
         stored = await uow.tickets.by_message(GROUP_G01, 1)
         events = await uow.tickets.events(ticket.id)
@@ -83,7 +86,9 @@ async def test_building_named_in_text_overrides_the_group_grid(core: Core) -> No
     assert result.ticket.assignee_id == "chen"
 
 
-@pytest.mark.parametrize("text", ["谢谢王师傅！", "大家早上好", "明天停水通知：9点到12点", "团购鸡蛋接龙"])
+@pytest.mark.parametrize(
+    "text", ["谢谢王师傅！", "大家早上好", "明天停水通知：9点到12点", "团购鸡蛋接龙"]
+)
 async def test_chatter_gets_no_ticket_and_no_reply(core: Core, text: str) -> None:
     result = await core.intake.receive_group_message(said(text))
     assert result.outcome is Outcome.NOT_REQUEST

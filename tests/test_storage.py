@@ -147,4 +147,4 @@ async def test_uncommitted_work_is_rolled_back(uows: SqlUnitOfWorkFactory) -> No
 async def test_naive_datetimes_are_refused(uows: SqlUnitOfWorkFactory) -> None:
     async with uows() as uow:
         with pytest.raises(Exception, match="naive datetime"):
-            await uow.tickets.add(new_ticket(9, datetime(2026, 11, 23, 11, 0)))  # noqa: DTZ001
+            await uow.tickets.add(new_ticket(9, datetime(2026, 11, 23, 11, 0)))

@@ -21,7 +21,7 @@ logger = logging.getLogger(__name__)
 PREFILTER_GROUP = -1  # runs before everything; raises ApplicationHandlerStop to drop an update
 
 
-def register(application: Application) -> None:  # type: ignore[type-arg]
+def register(application: Application) -> None:
     """Add every handler, in order. Order matters only within a group; see comments."""
     application.add_handler(TypeHandler(Update, prefilters.prefilter), group=PREFILTER_GROUP)
     # Commands before plain text, so "/start" in a private chat is never read as a request.

@@ -1,0 +1,83 @@
+"""Acknowledgement latency on the embedded defaults: SQLite and the sandbox, real handlers.
+
+    .venv/bin/python -m benchmarks.ack_latency [--messages 200]
+
+Prints start-up time and, for requests posted one after another by residents, the time from
+the post to the bot's reply in the group (p50 / p95 / max). Chatter is mixed in, as in a real
+group, and must get no reply.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bot.settings import load_settings
+from handlers.runtime import Runtime
+from tests.conftest import free_port
+
+GROUP = -1001000000001
+RESIDENTS = (5000001, 5000002, 5000003, 5000004)
+REQUESTS = ("3号楼电梯坏了", "2号楼3单元楼道灯不亮了", "楼上半夜装修吵死了", "社保卡在哪里补办")
+CHATTER = ("谢谢王师傅！", "大家早上好", "团购鸡蛋接龙", "明天停水通知：9点到12点")
+
+
+async def measure(messages: int) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        settings = load_settings(
+            DATABASE_URL=f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}", WEB_PORT=free_port()
+        )
+        started = time.perf_counter()
+        runtime = Runtime(settings)
+        await runtime.start()
+        startup = time.perf_counter() - started
+        assert runtime.sandbox is not None
+        world = runtime.sandbox.world
+        latencies: list[float] = []
+        stray = 0
+        try:
+            for i in range(messages):
+                text = REQUESTS[i % 4] if i % 10 < 3 else CHATTER[i % 4]
+                since = world.version
+                t0 = time.perf_counter()
+                await world.user_says(RESIDENTS[i % 4], GROUP, f"{text} {i}")
+                if i % 10 >= 3:
+                    continue
+                while not any(
+                    m["is_bot"] and m["chat_id"] == GROUP
+                    for m in world.changes_since(since)["messages"]
+                ):
+                    await world.wait_changes(world.version, 5)
+                latencies.append(time.perf_counter() - t0)
+            await asyncio.sleep(0.5)
+            async with runtime.core.uows() as uow:
+                opened = sum([await uow.tickets.get(n) is not None for n in range(1, messages + 1)])
+            stray = opened - len(latencies)
+        finally:
+            await runtime.stop()
+    latencies.sort()
+    p95 = latencies[int(len(latencies) * 0.95) - 1]
+    print(f"start-up (migrate, seed, jieba, web, bot): {startup:.2f} s")
+    print(f"requests acknowledged: {len(latencies)} of {messages} messages (chatter ignored)")
+    print(
+        f"acknowledgement latency: p50 {statistics.median(latencies) * 1000:.1f} ms, "
+        f"p95 {p95 * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms"
+    )
+    print(f"tickets opened for chatter: {stray}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--messages", type=int, default=200)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(measure(args.messages))
+
+
+if __name__ == "__main__":
+    main()

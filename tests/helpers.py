@@ -1,0 +1,39 @@
+"""Helpers for driving the sandbox from tests: what people do and what they see."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sandbox.world import World
+
+RESIDENT = 5000001  # 张阿姨 in the sandbox
+GROUP_G01 = -1001000000001
+
+
+async def bot_messages_after(
+    world: World, chat_id: int, since: int, count: int = 1, wait: float = 5.0
+) -> list[dict[str, Any]]:
+    """Wait until the bot has posted ``count`` messages in the chat after version ``since``."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = [
+            m
+            for m in world.changes_since(since)["messages"]
+            if m["chat_id"] == chat_id and m["is_bot"]
+        ]
+        if len(found) >= count:
+            return found
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return found
+        await world.wait_changes(world.version, min(left, 0.5))
+
+
+async def quiet_for(world: World, chat_id: int, since: int, seconds: float = 0.5) -> bool:
+    """True when the bot said nothing in the chat for ``seconds`` after version ``since``."""
+    await asyncio.sleep(seconds)
+    return not [
+        m for m in world.changes_since(since)["messages"] if m["chat_id"] == chat_id and m["is_bot"]
+    ]
