@@ -112,6 +112,16 @@ async def test_the_same_message_twice_opens_one_ticket(core: Core) -> None:
     assert second.reply is None
 
 
+async def test_forged_characters_are_stored_not_crashed_on(core: Core) -> None:
+    message = said("3号楼电梯坏了\x00\ud800！")
+    result = await core.intake.receive_group_message(message)
+    assert result.outcome is Outcome.OPENED
+    async with core.uows() as uow:
+        stored = await uow.tickets.by_message(GROUP_G01, 1)
+    assert stored is not None
+    assert stored.text == "3号楼电梯坏了?！"
+
+
 async def test_urgent_acknowledgement_says_help_is_coming(core: Core) -> None:
     result = await core.intake.receive_group_message(said("5号楼电梯困人了！！"))
     assert result.ticket is not None

@@ -30,6 +30,14 @@ class IncomingMessage:
     sent_at: datetime
 
 
+def storable(text: str, limit: int) -> str:
+    """Text any database accepts: no NUL (PostgreSQL refuses it), no lone surrogates (not
+    encodable), at most ``limit`` characters."""
+    text = text.replace("\x00", "")
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return text[:limit]
+
+
 class Outcome(StrEnum):
     """What intake made of a message."""
 
@@ -90,8 +98,8 @@ class IntakeService:
                     chat_id=message.chat_id,
                     message_id=message.message_id,
                     reporter_id=message.sender_id,
-                    reporter_name=message.sender_name[:200],
-                    text=message.text[:MAX_STORED_TEXT],
+                    reporter_name=storable(message.sender_name, 200),
+                    text=storable(message.text, MAX_STORED_TEXT),
                     category=category,
                     confidence=result.confidence,
                     urgent=result.urgent,
