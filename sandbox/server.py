@@ -22,6 +22,13 @@ _INT_PARAMS = {"chat_id", "message_id", "offset", "limit", "reply_to_message_id"
 _FLOAT_PARAMS = {"timeout"}
 _JSON_PARAMS = {"reply_markup", "reply_parameters", "allowed_updates", "entities", "commands"}
 
+ROLE_LABELS = {
+    "grid_worker": "网格员",
+    "property": "物业管家",
+    "community": "社区",
+    "street": "街道",
+    "admin": "管理员",
+}
 # People to play in the page. Staff come from the community file; residents are made up.
 DEMO_RESIDENTS = (
     (5000001, "张阿姨"),
@@ -114,7 +121,9 @@ class SandboxServer:
         for user_id, name in DEMO_RESIDENTS:
             world.add_user(User(id=user_id, first_name=name, kind="resident", label="居民"))
         for user_id, name, role in staff:
-            world.add_user(User(id=user_id, first_name=name, kind="staff", label=role))
+            world.add_user(
+                User(id=user_id, first_name=name, kind="staff", label=ROLE_LABELS.get(role, role))
+            )
         return cls(world, token)
 
     def add_routes(self, app: web.Application) -> None:

@@ -77,6 +77,7 @@ class StaffRow(Base):
     name: Mapped[str] = mapped_column(String(100))
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     role: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CommunityRow(Base):

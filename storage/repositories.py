@@ -184,8 +184,10 @@ class SqlDirectoryRepository:
         for model in (GroupRow, GridRow, CommunityRow, StaffRow):
             await self.session.execute(delete(model))
         self.session.add_all(
-            StaffRow(id=m.id, name=m.name, telegram_id=m.telegram_id, role=m.role.value)
-            for m in directory.staff
+            StaffRow(
+                id=m.id, name=m.name, telegram_id=m.telegram_id, role=m.role.value, position=pos
+            )
+            for pos, m in enumerate(directory.staff)
         )
         for cpos, community in enumerate(directory.communities):
             self.session.add(
@@ -234,7 +236,7 @@ class SqlDirectoryRepository:
         if sla is None:
             return None
         street = await self.get_meta("street")
-        staff = await self.session.scalars(select(StaffRow).order_by(StaffRow.id))
+        staff = await self.session.scalars(select(StaffRow).order_by(StaffRow.position))
         communities = await self.session.scalars(
             select(CommunityRow).order_by(CommunityRow.position)
         )
