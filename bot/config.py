@@ -157,23 +157,29 @@ class CommunityFile:
     digest: str
 
 
-def _line_map(node: yaml.Node) -> dict[Path_, int]:
-    """Map each path in the document to the 1-based line where its value starts."""
+def _line_map(node: yaml.Node) -> tuple[dict[Path_, int], list[tuple[Path_, int]]]:
+    """Map each path in the document to the 1-based line where its value starts, and list
+    keys written twice in one mapping (YAML would silently keep only the last)."""
     lines: dict[Path_, int] = {}
+    duplicates: list[tuple[Path_, int]] = []
 
     def walk(current: yaml.Node, path: Path_) -> None:
         lines[path] = current.start_mark.line + 1
         if isinstance(current, yaml.MappingNode):
+            seen: set[str] = set()
             for key_node, value_node in current.value:
                 key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
-                lines[(*path, key)] = key_node.start_mark.line + 1
+                if key in seen:
+                    duplicates.append(((*path, key), key_node.start_mark.line + 1))
+                seen.add(key)
+                lines.setdefault((*path, key), key_node.start_mark.line + 1)
                 walk(value_node, (*path, key))
         elif isinstance(current, yaml.SequenceNode):
             for index, item in enumerate(current.value):
                 walk(item, (*path, index))
 
     walk(node, ())
-    return lines
+    return lines, duplicates
 
 
 def _render_path(path: Path_) -> str:
@@ -196,6 +202,9 @@ class _Problems:
         while probe and probe not in self.lines:
             probe = probe[:-1]
         line = self.lines.get(probe, 1)
+        self.items.append((line, f"{self.source}:{line}: {_render_path(path)}: {message}"))
+
+    def add_at(self, line: int, path: Path_, message: str) -> None:
         self.items.append((line, f"{self.source}:{line}: {_render_path(path)}: {message}"))
 
     def raise_if_any(self) -> None:
@@ -238,7 +247,10 @@ def parse_community_text(text: str, source: str = "<community file>") -> Communi
         loader.dispose()
     if not isinstance(data, dict):
         raise ConfigError(source, [f"{source}:1: the file must be a YAML mapping (key: value)"])
-    problems = _Problems(source, _line_map(node) if node is not None else {})
+    lines, duplicates = _line_map(node) if node is not None else ({}, [])
+    problems = _Problems(source, lines)
+    for path, line in duplicates:
+        problems.add_at(line, path, "key written twice; YAML would keep only the last")
     parsed: _File | None = None
     try:
         parsed = _File.model_validate(data)

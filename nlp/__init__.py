@@ -8,16 +8,19 @@ jieba's dictionaries before the first message arrives.
 from nlp.classifier import MAX_CLASSIFY_CHARS, Classification, Evidence, classify
 from nlp.location import parse_location
 from nlp.normalize import normalize
-from nlp.rules import CATEGORIES, Rules
+from nlp.rules import CATEGORIES, Cues, RuleError, Rules, default_cues
 from nlp.segment import warm_up
 
 __all__ = [
     "CATEGORIES",
     "MAX_CLASSIFY_CHARS",
     "Classification",
+    "Cues",
     "Evidence",
+    "RuleError",
     "Rules",
     "classify",
+    "default_cues",
     "normalize",
     "parse_location",
     "warm_up",

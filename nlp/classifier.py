@@ -1,24 +1,35 @@
-"""The rule-based classifier: weighted keywords over jieba tokens, with cues and negation."""
+"""The rule-based classifier: one automaton pass, jieba token boundaries, cues and negation."""
 
 from __future__ import annotations
 
+import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 from nlp.location import parse_location
 from nlp.normalize import normalize
-from nlp.rules import CATEGORIES, Rules
+from nlp.rules import CATEGORIES, MAX_PHRASE_SPAN, Rule, Rules
 from nlp.segment import cut
 
 MAX_CLASSIFY_CHARS = 2000
-_NEGATIONS = ("不是", "没有", "并非", "不算")
+COMPLAINT_CAP = 1.5  # the most that complaint cues add to a category's score
+MIN_CATEGORY_EVIDENCE = 1.0  # the least category evidence complaint cues may lift
+_CLAUSE_BREAK_RE = re.compile(r"[,.!?;:，。！？；：\n]")
+# Question forms that contain a negator but ask rather than deny (是不是跳闸了, 有没有漏水).
+_NOT_NEGATION = ("是不是", "是否", "有没有", "能不能", "会不会", "可不可以")
+_NEGATION_GAP = "再也都还太很"
+# jieba keeps some adverb + verb runs as one word (又坏了, 都坏了); a one-character rule may
+# still fire inside such a token when only these characters come before it.
+_ADVERB_PREFIX = frozenset("又也都还就全总老再太很真好快一直经常天")
 
 
 @dataclass(frozen=True)
 class Evidence:
     """One rule that fired, and what it did to the decision."""
 
-    rule: str  # "keyword", "cancel", "notice", "urgent", "negated"
+    rule: str  # keyword, cancel, notice, chatter, question, urgent, negated, shadowed
     word: str
     category: str | None = None
     weight: float = 0.0
@@ -63,60 +74,183 @@ class Classification:
         }
 
 
-def _negated(text: str, start: int) -> bool:
-    before = text[max(0, start - 3) : start]
-    return any(before.endswith(n) or before[:-1].endswith(n) for n in _NEGATIONS)
+class _Message:
+    """One message being classified: its text, tokens, and lazily computed token starts."""
+
+    def __init__(self, clean: str, tokens: list[str]) -> None:
+        self.clean = clean
+        self.tokens = tokens
+        self._starts: list[int] | None = None
+
+    def starts_word(self, index: int) -> bool:
+        """Whether a word begins at ``index``: a token starts there, or only adverbs of the
+        same token come before it."""
+        if self._starts is None:
+            self._starts = [0, *accumulate(len(t) for t in self.tokens)]
+        token_start = self._starts[bisect_right(self._starts, index) - 1]
+        return all(ch in _ADVERB_PREFIX for ch in self.clean[token_start:index])
+
+    def same_clause(self, start: int, end: int) -> bool:
+        return _CLAUSE_BREAK_RE.search(self.clean, start, end) is None
+
+    def negated(self, start: int, negators: tuple[str, ...]) -> bool:
+        before = self.clean[max(0, start - 4) : start]
+        if before.endswith(_NOT_NEGATION):
+            return False
+        if before.endswith(negators):
+            return True
+        # one softening character in between: 没有再漏水, 不太吵
+        return (
+            len(before) >= 2
+            and before[-1] in _NEGATION_GAP
+            and before[:-1].endswith(negators)
+            and not before[:-1].endswith(_NOT_NEGATION)
+        )
+
+
+def _span(rule: Rule, found: list[tuple[int, int, int]], msg: _Message) -> tuple[int, int] | None:
+    """Where the rule matched, or None. ``found`` holds (part number, start, end)."""
+    if rule.pattern is not None or len(rule.parts) == 1:
+        for _, start, end in sorted(found, key=lambda f: f[1]):
+            if end - start > 1 or rule.pattern is not None or msg.starts_word(start):
+                return start, end
+        return None
+    by_part: dict[int, list[tuple[int, int]]] = {}
+    for part_no, start, end in found:
+        by_part.setdefault(part_no, []).append((start, end))
+    if len(by_part) < len(rule.parts):
+        return None
+    for first_start, first_end in sorted(by_part[0]):
+        position, ok = first_end, True
+        for part_no in range(1, len(rule.parts)):
+            following = [s for s in sorted(by_part[part_no]) if s[0] >= position]
+            if not following:
+                ok = False
+                break
+            position = following[0][1]
+        # Emergencies are often told in two clauses (狗咬了一个小孩，腿上出血了): their
+        # phrases may cross punctuation, over a longer reach.
+        urgent = rule.kind.startswith("urgent:")
+        within_reach = position - first_start <= MAX_PHRASE_SPAN * (2 if urgent else 1)
+        if ok and within_reach and (urgent or msg.same_clause(first_start, position)):
+            return first_start, position
+    return None
+
+
+def _yields(category: str, span: tuple[int, int], claims: list[tuple[str, int, int, bool]]) -> bool:
+    """Whether a keyword match gives way to another category's match over the same text:
+    one that contains it and is longer (门禁卡 over 门禁), or an emergency cue that overlaps
+    it (摔倒了 is a fall, not the 倒了 of a fallen tree)."""
+    start, end = span
+    for other, other_start, other_end, urgent in claims:
+        if other == category:
+            continue
+        if urgent and other_start < end and start < other_end:
+            return True
+        if other_start <= start and end <= other_end and other_end - other_start > end - start:
+            return True
+    return False
+
+
+@dataclass
+class _Tally:
+    """What the fired rules add up to."""
+
+    scores: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0.0))
+    pulls: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("cancel", "notice", "chatter", "question", "complaint"), 0.0
+        )
+    )
+    urgent_for: list[str] = field(default_factory=list)
+    tiers: set[str] = field(default_factory=set)
+    evidence: list[Evidence] = field(default_factory=list)
+
+
+def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
+    """Every rule that fires, with where: one automaton pass plus the few regex rules."""
+    found: dict[int, list[tuple[int, int, int]]] = {}
+    if rules.automaton is not None and msg.clean:
+        for end, (length, targets) in rules.automaton.iter(msg.clean):
+            for rule_id, part_no in targets:
+                found.setdefault(rule_id, []).append((part_no, end - length + 1, end + 1))
+    for rule_id in rules.patterns:
+        pattern = rules.rules[rule_id].pattern
+        if pattern is not None and (match := pattern.search(msg.clean)):
+            found[rule_id] = [(0, match.start(), match.end())]
+    return [
+        (rules.rules[rule_id], span)
+        for rule_id, occurrences in found.items()
+        if (span := _span(rules.rules[rule_id], occurrences, msg)) is not None
+    ]
+
+
+def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rules) -> _Tally:
+    """Add up the fired rules, leaving out negated and shadowed ones."""
+    tally = _Tally()
+    claims = [
+        (rule.kind.removeprefix("urgent:"), start, end, rule.kind.startswith("urgent:"))
+        for rule, (start, end) in fired
+        if rule.kind in tally.scores or rule.kind.startswith("urgent:")
+    ]
+    for rule, span in fired:
+        kind = rule.kind
+        if kind.startswith("tier:"):
+            tally.tiers.add(kind[5:])
+        elif kind in tally.scores and _yields(kind, span, claims):
+            tally.evidence.append(Evidence("shadowed", rule.text, kind, rule.weight))
+        elif msg.negated(span[0], rules.cues.negation):
+            tally.evidence.append(Evidence("negated", rule.text, kind, rule.weight))
+        elif kind in tally.scores:
+            tally.scores[kind] += rule.weight
+            tally.evidence.append(Evidence("keyword", rule.text, kind, rule.weight))
+        elif kind in tally.pulls:
+            tally.pulls[kind] += rule.weight
+            tally.evidence.append(Evidence(kind, rule.text, None, rule.weight))
+        elif kind.startswith("urgent:"):
+            tally.urgent_for.append(kind[7:])
+            tally.evidence.append(Evidence("urgent", rule.text, kind[7:]))
+    return tally
 
 
 def classify(text: str, rules: Rules) -> Classification:
     """Classify one message. Pure and synchronous; long texts are cut to 2,000 characters."""
     clean = normalize(text[: MAX_CLASSIFY_CHARS * 2])[:MAX_CLASSIFY_CHARS]
-    tokens = tuple(cut(clean)) if clean else ()
-    evidence: list[Evidence] = []
-    scores = dict.fromkeys(CATEGORIES, 0.0)
-    for category in CATEGORIES:
-        for word, weight in rules.words(category).items():
-            start = clean.find(word)
-            if start < 0:
-                continue
-            if _negated(clean, start):
-                evidence.append(Evidence("negated", word, category, -weight))
-                continue
-            scores[category] += weight
-            evidence.append(Evidence("keyword", word, category, weight))
-
-    urgent_hits = [cue for cue in rules.urgent_cues if cue in clean]
-    cancel_hits = [cue for cue in rules.cancel_cues if cue in clean]
-    notice_hits = [cue for cue in rules.notice_cues if cue in clean]
-    evidence += [Evidence("urgent", cue) for cue in urgent_hits]
-    evidence += [Evidence("cancel", cue) for cue in cancel_hits]
-    evidence += [Evidence("notice", cue) for cue in notice_hits]
-
+    msg = _Message(clean, cut(clean) if clean else [])
+    tally = _tally(_match(msg, rules), msg, rules)
+    scores, pulls = tally.scores, tally.pulls
+    if scores["service"] > 0:
+        # A service enquiry reads like a question: 在哪办, 需要带什么.
+        scores["service"] += min(pulls["question"], 1.5)
     best = max(CATEGORIES, key=lambda c: scores[c])
     top = scores[best]
-    urgent = bool(urgent_hits) and not cancel_hits and not notice_hits
-    if urgent and top < rules.threshold:
-        # An emergency is a request even when no routing word fired: people must go now.
-        best, top = "repair", max(top, rules.threshold)
-    is_request = top >= rules.threshold and not cancel_hits and not notice_hits
-    category = best if is_request else "none"
-    confidence = top / (top + rules.threshold) if is_request else 1.0 - top / (top + 4.0)
-    tier = _tier(clean, rules, urgent) if is_request else "general"
+    second = max(scores[c] for c in CATEGORIES if c != best)
+    # How a message is said (又, 好几天了, 能不能管管, 楼道里) shows a resident reporting
+    # something; it lifts a category that already has evidence, never creates one.
+    lift = min(pulls["complaint"], COMPLAINT_CAP) if top >= MIN_CATEGORY_EVIDENCE else 0.0
+    net = top + lift - (pulls["cancel"] + pulls["notice"] + pulls["chatter"])
+    is_request = net >= rules.threshold
+    # Emergencies bypass the threshold unless the message announces or closes a matter.
+    urgent = bool(tally.urgent_for) and pulls["notice"] < 3 and pulls["cancel"] < 3
+    if urgent and not is_request:
+        # Routing words were too weak to decide: the emergency itself says who must go.
+        is_request, best = True, tally.urgent_for[0]
+    location = parse_location(clean)
+    evidence, tokens = tuple(tally.evidence), tuple(msg.tokens)
+    if not is_request:
+        confidence = 1.0 - 0.5 * max(0.0, min(net, rules.threshold)) / rules.threshold
+        return Classification(
+            "none", round(confidence, 3), False, "general", location, evidence, scores, tokens
+        )
+    margin = (top - second) / top if top > 0 else 1.0
+    confidence = 0.5 + 0.25 * min(1.0, max(0.0, net - rules.threshold) / rules.threshold)
+    confidence = min(1.0, confidence + 0.25 * margin)
+    if "complex" in tally.tiers:
+        tier = "complex"
+    elif urgent or "major" in tally.tiers:
+        tier = "major"
+    else:
+        tier = "general"
     return Classification(
-        category=category,
-        confidence=round(confidence, 3),
-        urgent=urgent and is_request,
-        tier=tier,
-        location=parse_location(clean),
-        evidence=tuple(evidence),
-        scores=scores,
-        tokens=tokens,
+        best, round(confidence, 3), urgent, tier, location, evidence, scores, tokens
     )
-
-
-def _tier(text: str, rules: Rules, urgent: bool) -> str:
-    if any(cue in text for cue in rules.complex_cues):
-        return "complex"
-    if urgent or any(cue in text for cue in rules.major_cues):
-        return "major"
-    return "general"

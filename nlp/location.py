@@ -19,13 +19,17 @@ _CN_DIGITS = {
     "九": 9,
 }
 _NUM = r"(\d{1,4}|[零〇一二两三四五六七八九十]{1,4})"
-_BUILDING_RE = re.compile(_NUM + r"\s*(?:号楼|号院|栋|幢|#楼|#|号(?=\d|\s*单元))")
+_BUILDING_RE = re.compile(_NUM + r"\s*(?:号楼|号院|栋|幢|座|#楼|#|号(?=\s*\d|\s*单元))")
 _UNIT_RE = re.compile(_NUM + r"\s*单元")
-_ROOM_RE = re.compile(r"(?<![\d.])(\d{3,4})(?:\s*室|\s*房|(?![\d.号楼栋#单元]))")
+_ROOM_RE = re.compile(
+    r"(?<![\d.:-])(\d{3,4})(?:\s*室|\s*房|(?![\d.:号楼栋幢座#单元点年月日元块米层分秒岁个人]))"
+)
+_ROOM_CN_RE = re.compile(r"单元\s*([零〇一二三四五六七八九]{3,4})(?![十])")
+_TRIPLE_RE = re.compile(r"(?<!\d)(\d{1,3})-(\d{1,2})-(\d{3,4})(?!\d)")
 
 
 def chinese_number(text: str) -> int | None:
-    """Convert 3, 三, 十二, 二十一 to an int; None when it is not a small number."""
+    """Convert 3, 三, 十二, 二十一 or 五零一 to an int; None when it is not a number."""
     if text.isdigit():
         return int(text)
     if any(ch not in _CN_DIGITS and ch != "十" for ch in text):
@@ -42,8 +46,18 @@ def chinese_number(text: str) -> int | None:
 
 
 def parse_location(text: str) -> dict[str, str]:
-    """Find building, unit and room in normalised text; absent parts are left out."""
+    """Find building, unit and room in normalised text; absent parts are left out.
+
+    Understands 3号楼 / 3栋 / 三号楼 / 3# / 3幢, 2单元, 501 / 501室 / 五零一, and the
+    building-unit-room shorthand 3-2-501.
+    """
     found: dict[str, str] = {}
+    if match := _TRIPLE_RE.search(text):
+        return {
+            "building": str(int(match.group(1))),
+            "unit": str(int(match.group(2))),
+            "room": match.group(3),
+        }
     if match := _BUILDING_RE.search(text):
         number = chinese_number(match.group(1))
         if number is not None:
@@ -52,7 +66,9 @@ def parse_location(text: str) -> dict[str, str]:
         number = chinese_number(match.group(1))
         if number is not None:
             found["unit"] = str(number)
-    rest = _BUILDING_RE.sub(" ", text)
+    rest = _UNIT_RE.sub("单元", _BUILDING_RE.sub(" ", text))
     if match := _ROOM_RE.search(rest):
         found["room"] = match.group(1)
+    elif match := _ROOM_CN_RE.search(rest):
+        found["room"] = str(chinese_number(match.group(1)))
     return found

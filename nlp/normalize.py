@@ -1,30 +1,56 @@
-"""Text normalisation before segmentation: width, case, noise and repeated punctuation."""
+"""Text normalisation before matching: script, width, case, noise and repeated punctuation."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from functools import cache
+
+import opencc
 
 _URL_RE = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_MENTION_RE = re.compile(r"@\S+?(?=\s|$)|@[\w\u4e00-\u9fff]{1,20}")
-# Emoji and pictographs carry no routing signal; they become spaces so they do not glue words.
-_EMOJI_RE = re.compile(
-    "[\U0001f000-\U0001faff\U00002600-\U000027bf\U0001f900-\U0001f9ff\ufe0f\u200d\u20e3]"
+# @mentions name people, not problems; "@所有人" / "@全体成员" mark announcements and stay.
+_MENTION_RE = re.compile(r"@(?!所有人|全体成员)[^\s@,，。!！?？:：]{1,24}")
+# Emoji, pictographs and control characters become spaces so they do not glue words together.
+_NOISE_RE = re.compile(
+    "[\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\ufe0f\u200b-\u200f\u20e3"
+    "\x00-\x08\x0b-\x1f\x7f]+"
 )
-_REPEAT_PUNCT_RE = re.compile(r"([!?.,，。！？、~…])\1+")
+_BRACKETED_RE = re.compile(r"\[(?:图片|语音|表情|视频|动画表情|文件)\]")
+_REPEAT_PUNCT_RE = re.compile(r"([!?.,~、…。，！？])\1+")
 _SPACE_RE = re.compile(r"\s+")
 
 
-def normalize(text: str) -> str:
-    """Return the text in the form the classifier matches against.
+@cache
+def _converter() -> opencc.OpenCC:
+    # Traditional to simplified (t2s): 電梯壞了 → 电梯坏了. Simplified text passes unchanged.
+    return opencc.OpenCC("t2s")
 
-    NFKC folds full-width letters and digits to half-width (３号楼 → 3号楼) and compatibility
-    forms; URLs, @mentions and emoji are dropped; runs of punctuation are collapsed.
+
+def to_simplified(text: str) -> str:
+    """Convert traditional characters to simplified ones."""
+    try:
+        return str(_converter().convert(text))
+    except UnicodeEncodeError:
+        # Lone surrogates (only in forged input) cannot be encoded; replace them and go on.
+        return str(_converter().convert(text.encode("utf-8", "replace").decode("utf-8")))
+
+
+def normalize(text: str) -> str:
+    """Return the text in the form rules are matched against.
+
+    NFKC folds full-width letters, digits and punctuation to half-width (３号楼 → 3号楼);
+    traditional characters become simplified; URLs, @mentions, emoji and chat placeholders
+    such as [图片] are dropped; runs of punctuation collapse; letters are lower-cased.
     """
     text = unicodedata.normalize("NFKC", text)
-    text = _URL_RE.sub(" ", text)
-    text = _MENTION_RE.sub(" ", text)
-    text = _EMOJI_RE.sub(" ", text)
+    if "http" in text or "www." in text:
+        text = _URL_RE.sub(" ", text)
+    if "@" in text:
+        text = _MENTION_RE.sub(" ", text)
+    if "[" in text:
+        text = _BRACKETED_RE.sub(" ", text)
+    text = _NOISE_RE.sub(" ", text)
     text = _REPEAT_PUNCT_RE.sub(r"\1", text)
-    text = "".join(ch for ch in text if ch.isprintable() or ch.isspace())
-    return _SPACE_RE.sub(" ", text).strip().lower()
+    text = to_simplified(text).lower()
+    return _SPACE_RE.sub(" ", text).strip()

@@ -1,95 +1,167 @@
-"""Classifier rules as data: weighted keywords per category plus the built-in cue lists."""
+"""Classifier rules as data, compiled into one automaton.
+
+A rule is a string:
+
+* ``电梯`` — a word, matched as a substring of the normalised text. A one-character word
+  (``吵``, ``修``) only counts where jieba starts a token with it, so ``修`` fires in
+  "修一下" but not in "装修".
+* ``灯+不亮`` — a phrase: the parts in this order within one clause (between punctuation).
+* ``re:PATTERN`` — a regular expression; each costs a scan per message, so use few.
+
+Category keywords come from the community (the file's ``keywords:`` and, at runtime, the
+database); the cue lists are built in (``nlp/data/cues.yaml``). All words, phrase parts and
+cues share one Aho-Corasick automaton, so a message is scanned once however many rules exist.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+import yaml
+
+from nlp.normalize import normalize
 
 CATEGORIES = ("repair", "dispute", "service")
+CUE_GROUPS = ("cancel", "notice", "chatter", "question", "complaint")
+CUES_FILE = Path(__file__).parent / "data" / "cues.yaml"
+DEFAULT_THRESHOLD = 2.0
+MAX_PHRASE_SPAN = 16  # characters from the first part's start to the last part's end
 
-# Cues that say the matter is over or was never a request ("已经修好了", "不用派人了").
-CANCEL_CUES: tuple[str, ...] = (
-    "已经修好",
-    "修好了",
-    "已经好了",
-    "已解决",
-    "解决了",
-    "不用派人",
-    "不用了",
-    "不用来了",
-    "师傅来过了",
-    "已处理",
-    "搞定了",
-    "恢复了",
-    "来电了",
-    "来水了",
-)
-# Announcements mention faults without reporting one ("停水通知", "温馨提示").
-NOTICE_CUES: tuple[str, ...] = (
-    "通知",
-    "温馨提示",
-    "公告",
-    "请勿使用",
-    "特此",
-    "敬请",
-    "望周知",
-    "相互转告",
-    "计划停水",
-    "计划停电",
-    "接龙",
-    "团购",
-    "演练",
-)
-# Emergencies that need people now.
-URGENT_CUES: tuple[str, ...] = (
-    "困人",
-    "困在电梯",
-    "关在电梯",
-    "燃气泄漏",
-    "煤气泄漏",
-    "漏气",
-    "煤气味",
-    "燃气味",
-    "冒烟",
-    "着火",
-    "起火",
-    "失火",
-    "火灾",
-    "爆管",
-    "水淹",
-    "淹了",
-    "受伤",
-    "流血",
-    "晕倒",
-    "外墙脱落",
-    "掉下来",
-    "触电",
-    "漏电",
-)
-# Words that suggest a bigger job than a 30-minute fix.
-MAJOR_CUES: tuple[str, ...] = ("停水", "停电", "电梯", "爆管", "水淹", "暖气", "下水道", "化粪池")
-COMPLEX_CUES: tuple[str, ...] = ("屋顶", "外墙", "防水", "楼顶", "整栋", "改造", "违建", "私搭乱建")
+
+class RuleError(ValueError):
+    """A rule string cannot be compiled (for example a bad regular expression)."""
 
 
 @dataclass(frozen=True)
+class Rule:
+    """One compiled rule: what it is, where it points and how much it weighs."""
+
+    kind: str  # a category, a cue group, "urgent:<category>", "tier:<tier>"
+    text: str  # the rule as written (after normalisation), for the evidence
+    weight: float
+    parts: tuple[str, ...] = ()  # phrase parts; a plain word has one part
+    pattern: re.Pattern[str] | None = None
+
+
+@dataclass(frozen=True)
+class Cues:
+    """The built-in cue lists (see ``nlp/data/cues.yaml``)."""
+
+    groups: Mapping[str, Mapping[str, float]]
+    negation: tuple[str, ...]
+    urgent: Mapping[str, tuple[str, ...]]
+    tiers: Mapping[str, tuple[str, ...]]
+
+
+@cache
+def default_cues() -> Cues:
+    """The shipped cue lists, read once."""
+    data = yaml.safe_load(CUES_FILE.read_text(encoding="utf-8"))
+    return Cues(
+        groups={group: dict(data.get(group) or {}) for group in CUE_GROUPS},
+        negation=tuple(data.get("negation") or ()),
+        urgent={cat: tuple(words) for cat, words in (data.get("urgent") or {}).items()},
+        tiers={tier: tuple(data.get(tier) or ()) for tier in ("major", "complex")},
+    )
+
+
+def compile_rule(kind: str, raw: str, weight: float) -> Rule:
+    """Compile one rule string; raises :class:`RuleError` when it cannot be used."""
+    text = raw.strip()
+    if not text:
+        raise RuleError("empty rule")
+    if text.startswith("re:"):
+        try:
+            pattern = re.compile(text[3:])
+        except re.error as exc:
+            raise RuleError(f"bad regular expression {text[3:]!r}: {exc}") from None
+        return Rule(kind, text, weight, pattern=pattern)
+    parts = tuple(p for p in (normalize(part) for part in text.split("+")) if p)
+    if not parts:
+        raise RuleError(f"rule {raw!r} has nothing left to match after normalisation")
+    return Rule(kind, "+".join(parts), weight, parts=parts)
+
+
+@dataclass
 class Rules:
-    """Everything the classifier decides with; build one per community and swap it whole."""
+    """Everything the classifier decides with. Immutable once built; swap it whole.
+
+    Args:
+        keywords: ``{category: {rule: weight}}`` from the community.
+        cues: the built-in cue lists.
+        threshold: the score a category needs for a message to become a ticket.
+        version: a stamp the caller may use to tell rule sets apart.
+    """
 
     keywords: Mapping[str, Mapping[str, float]]
-    cancel_cues: tuple[str, ...] = CANCEL_CUES
-    notice_cues: tuple[str, ...] = NOTICE_CUES
-    urgent_cues: tuple[str, ...] = URGENT_CUES
-    major_cues: tuple[str, ...] = MAJOR_CUES
-    complex_cues: tuple[str, ...] = COMPLEX_CUES
-    threshold: float = 2.0
+    cues: Cues = field(default_factory=default_cues)
+    threshold: float = DEFAULT_THRESHOLD
     version: int = 0
-    _lowered: dict[str, dict[str, float]] = field(default_factory=dict, repr=False, compare=False)
+    rules: list[Rule] = field(init=False, repr=False)
+    patterns: list[int] = field(init=False, repr=False)
+    automaton: Any = field(init=False, repr=False)
+    errors: list[str] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self.rules = []
+        self.errors = []
         for category in CATEGORIES:
-            words = self.keywords.get(category, {})
-            self._lowered[category] = {w.strip().lower(): float(v) for w, v in words.items()}
+            self._add_all(category, (self.keywords.get(category) or {}).items())
+        for group in CUE_GROUPS:
+            self._add_all(group, self.cues.groups.get(group, {}).items())
+        for category, words in self.cues.urgent.items():
+            self._add_all(f"urgent:{category}", ((w, 0.0) for w in words))
+        for tier, words in self.cues.tiers.items():
+            self._add_all(f"tier:{tier}", ((w, 0.0) for w in words))
+        self._build()
+
+    def _add_all(self, kind: str, entries: Iterable[tuple[str, float]]) -> None:
+        for raw, weight in entries:
+            try:
+                self.rules.append(compile_rule(kind, str(raw), float(weight)))
+            except (RuleError, ValueError, TypeError) as exc:
+                # One bad rule must not take routing down for the whole community.
+                self.errors.append(f"{kind}: {raw!r}: {exc}")
+
+    def _build(self) -> None:
+        automaton = ahocorasick.Automaton()
+        index: dict[str, list[tuple[int, int]]] = {}
+        self.patterns = []
+        for rule_id, rule in enumerate(self.rules):
+            if rule.pattern is not None:
+                self.patterns.append(rule_id)
+                continue
+            for part_no, part in enumerate(rule.parts):
+                index.setdefault(part, []).append((rule_id, part_no))
+        for key, targets in index.items():
+            automaton.add_word(key, (len(key), tuple(targets)))
+        if index:
+            automaton.make_automaton()
+        self.automaton = automaton if index else None
 
     def words(self, category: str) -> dict[str, float]:
-        """The category's keywords, lower-cased, with their weights."""
-        return self._lowered.get(category, {})
+        """The category's rules as written, with their weights."""
+        return {r.text: r.weight for r in self.rules if r.kind == category}
+
+
+def keyword_table_from_yaml(path: Path) -> dict[str, dict[str, float]]:
+    """Read only the ``keywords:`` block of a community file (for the command-line tools).
+
+    The bot itself validates the whole file through ``bot.config``; this reader is lenient so
+    an admin can try rules while the rest of the file is still being written.
+    """
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    table = data.get("keywords") or {}
+    if not isinstance(table, dict):
+        raise RuleError(f"{path}: keywords must be a mapping of category to words")
+    return {
+        str(category): {str(word): float(weight) for word, weight in (words or {}).items()}
+        for category, words in table.items()
+        if category in CATEGORIES
+    }

@@ -21,7 +21,6 @@ def tokenizer() -> jieba.Tokenizer:
         with _lock:
             if _tokenizer is None:
                 # jieba logs its dictionary loading at DEBUG through its own stderr handler.
-                logging.getLogger("jieba").setLevel(logging.WARNING)
                 jieba.setLogLevel(logging.WARNING)
                 built = jieba.Tokenizer()
                 built.initialize()
@@ -34,9 +33,13 @@ def tokenizer() -> jieba.Tokenizer:
 
 def warm_up() -> None:
     """Load the dictionaries now, so the first message does not pay for it."""
-    tokenizer().lcut("预热")
+    cut("预热")
 
 
 def cut(text: str) -> list[str]:
-    """Segment normalised text into words, without whitespace tokens."""
-    return [w for w in tokenizer().lcut(text) if w.strip()]
+    """Segment normalised text into words (whitespace kept, so offsets add up).
+
+    Dictionary segmentation without jieba's HMM: rules match dictionary words, and HMM
+    new-word discovery would cost a quarter more time without helping any rule fire.
+    """
+    return list(tokenizer().cut(text, HMM=False))

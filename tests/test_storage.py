@@ -75,15 +75,16 @@ async def test_changed_file_updates_organisation_but_not_runtime_keywords(
 ) -> None:
     await seed_from_file(uows, demo_file, clock)
     text = DEMO_COMMUNITY_FILE.read_text(encoding="utf-8")
-    changed = parse_community_text(
-        text.replace("name: 第一网格", "name: 第一网格（新）").replace("电梯: 2\n", "电梯: 9\n")
-    )
+    original = demo_file.keywords["repair"]["电梯"]
+    edited = text.replace(f"    电梯: {original:g}\n", "    电梯: 9\n")
+    assert edited != text
+    changed = parse_community_text(edited.replace("name: 第一网格", "name: 第一网格（新）"))
     report = await seed_from_file(uows, changed, clock)
     assert report.action == "updated"
     assert report.directory.grid("G01").name == "第一网格（新）"
     async with uows() as uow:
         table = await uow.keywords.table_for("xingfu")
-    assert table["repair"]["电梯"] == 2.0  # the database owns keywords after the first seed
+    assert table["repair"]["电梯"] == original  # the database owns keywords after seeding
 
 
 async def test_community_keywords_override_district_defaults(
