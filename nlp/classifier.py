@@ -6,7 +6,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Any
+from typing import Any, NamedTuple
 
 from nlp.location import parse_location
 from nlp.normalize import normalize
@@ -25,11 +25,10 @@ _NEGATION_GAP = "再也都还太很"
 _ADVERB_PREFIX = frozenset("又也都还就全总老再太很真好快一直经常天")
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """One rule that fired, and what it did to the decision."""
+class Evidence(NamedTuple):
+    """One rule that fired, and what it did to the decision (a tuple: cheap to make)."""
 
-    rule: str  # keyword, cancel, notice, chatter, question, urgent, negated, shadowed
+    rule: str  # keyword, cancel, notice, chatter, question, complaint, urgent, negated, shadowed
     word: str
     category: str | None = None
     weight: float = 0.0
@@ -55,7 +54,12 @@ class Classification:
     location: dict[str, str]
     evidence: tuple[Evidence, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
-    tokens: tuple[str, ...] = ()
+    normalized: str = ""
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        """jieba's words of the normalised text (computed on demand, for display)."""
+        return tuple(w for w in cut(self.normalized) if w.strip())
 
     @property
     def is_request(self) -> bool:
@@ -74,21 +78,29 @@ class Classification:
         }
 
 
-class _Message:
-    """One message being classified: its text, tokens, and lazily computed token starts."""
+WORD_WINDOW = 6  # characters of context each side when deciding where a word starts
 
-    def __init__(self, clean: str, tokens: list[str]) -> None:
+
+class _Message:
+    """One message being classified, with jieba's word boundaries where a rule needs them."""
+
+    def __init__(self, clean: str) -> None:
         self.clean = clean
-        self.tokens = tokens
-        self._starts: list[int] | None = None
 
     def starts_word(self, index: int) -> bool:
-        """Whether a word begins at ``index``: a token starts there, or only adverbs of the
-        same token come before it."""
-        if self._starts is None:
-            self._starts = [0, *accumulate(len(t) for t in self.tokens)]
-        token_start = self._starts[bisect_right(self._starts, index) - 1]
-        return all(ch in _ADVERB_PREFIX for ch in self.clean[token_start:index])
+        """Whether a word begins at ``index``: jieba starts a token there, or only adverbs of
+        the same token come before it (又坏了).
+
+        Only one-character rules ask, so jieba segments a window around the character rather
+        than the whole message: on the corpora the decision is identical to full segmentation
+        for every character (tests/test_nlp.py), at a fraction of the cost.
+        """
+        low = max(0, index - WORD_WINDOW)
+        window = self.clean[low : index + WORD_WINDOW]
+        starts = [0, *accumulate(len(t) for t in cut(window))]
+        local = index - low
+        token_start = starts[bisect_right(starts, local) - 1]
+        return all(ch in _ADVERB_PREFIX for ch in window[token_start:local])
 
     def same_clause(self, start: int, end: int) -> bool:
         return _CLAUSE_BREAK_RE.search(self.clean, start, end) is None
@@ -110,9 +122,9 @@ class _Message:
 
 def _span(rule: Rule, found: list[tuple[int, int, int]], msg: _Message) -> tuple[int, int] | None:
     """Where the rule matched, or None. ``found`` holds (part number, start, end)."""
-    if rule.pattern is not None or len(rule.parts) == 1:
+    if len(rule.parts) == 1:  # a gated one-character word (plain rules never get here)
         for _, start, end in sorted(found, key=lambda f: f[1]):
-            if end - start > 1 or rule.pattern is not None or msg.starts_word(start):
+            if msg.starts_word(start):
                 return start, end
         return None
     by_part: dict[int, list[tuple[int, int]]] = {}
@@ -152,71 +164,83 @@ def _yields(category: str, span: tuple[int, int], claims: list[tuple[str, int, i
     return False
 
 
-@dataclass
-class _Tally:
+_PULLS = ("cancel", "notice", "chatter", "question", "complaint")
+
+
+class _Tally(NamedTuple):
     """What the fired rules add up to."""
 
-    scores: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CATEGORIES, 0.0))
-    pulls: dict[str, float] = field(
-        default_factory=lambda: dict.fromkeys(
-            ("cancel", "notice", "chatter", "question", "complaint"), 0.0
-        )
-    )
-    urgent_for: list[str] = field(default_factory=list)
-    tiers: set[str] = field(default_factory=set)
-    evidence: list[Evidence] = field(default_factory=list)
+    scores: dict[str, float]
+    pulls: dict[str, float]
+    urgent_for: list[str]
+    tiers: set[str]
+    evidence: list[Evidence]
 
 
 def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
     """Every rule that fires, with where: one automaton pass plus the few regex rules."""
+    # Plain rules (most hits) fire at their first occurrence; gated words and phrases
+    # collect every occurrence and are resolved by _span.
+    first: dict[int, tuple[int, int]] = {}
     found: dict[int, list[tuple[int, int, int]]] = {}
+    plain = rules.plain
     if rules.automaton is not None and msg.clean:
         for end, (length, targets) in rules.automaton.iter(msg.clean):
             for rule_id, part_no in targets:
-                found.setdefault(rule_id, []).append((part_no, end - length + 1, end + 1))
+                if plain[rule_id]:
+                    if rule_id not in first:
+                        first[rule_id] = (end - length + 1, end + 1)
+                else:
+                    found.setdefault(rule_id, []).append((part_no, end - length + 1, end + 1))
+    all_rules = rules.rules
+    fired = [(all_rules[rule_id], span) for rule_id, span in first.items()]
     for rule_id in rules.patterns:
-        pattern = rules.rules[rule_id].pattern
+        pattern = all_rules[rule_id].pattern
         if pattern is not None and (match := pattern.search(msg.clean)):
-            found[rule_id] = [(0, match.start(), match.end())]
-    return [
-        (rules.rules[rule_id], span)
-        for rule_id, occurrences in found.items()
-        if (span := _span(rules.rules[rule_id], occurrences, msg)) is not None
-    ]
+            fired.append((all_rules[rule_id], (match.start(), match.end())))
+    for rule_id, occurrences in found.items():
+        if (span := _span(all_rules[rule_id], occurrences, msg)) is not None:
+            fired.append((all_rules[rule_id], span))
+    return fired
 
 
 def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rules) -> _Tally:
     """Add up the fired rules, leaving out negated and shadowed ones."""
-    tally = _Tally()
+    scores = dict.fromkeys(CATEGORIES, 0.0)
+    pulls = dict.fromkeys(_PULLS, 0.0)
+    urgent_for: list[str] = []
+    tiers: set[str] = set()
+    evidence: list[Evidence] = []
     claims = [
         (rule.kind.removeprefix("urgent:"), start, end, rule.kind.startswith("urgent:"))
         for rule, (start, end) in fired
-        if rule.kind in tally.scores or rule.kind.startswith("urgent:")
+        if rule.kind in scores or rule.kind.startswith("urgent:")
     ]
+    negators = rules.cues.negation
     for rule, span in fired:
         kind = rule.kind
         if kind.startswith("tier:"):
-            tally.tiers.add(kind[5:])
-        elif kind in tally.scores and _yields(kind, span, claims):
-            tally.evidence.append(Evidence("shadowed", rule.text, kind, rule.weight))
-        elif msg.negated(span[0], rules.cues.negation):
-            tally.evidence.append(Evidence("negated", rule.text, kind, rule.weight))
-        elif kind in tally.scores:
-            tally.scores[kind] += rule.weight
-            tally.evidence.append(Evidence("keyword", rule.text, kind, rule.weight))
-        elif kind in tally.pulls:
-            tally.pulls[kind] += rule.weight
-            tally.evidence.append(Evidence(kind, rule.text, None, rule.weight))
+            tiers.add(kind[5:])
+        elif kind in scores and len(claims) > 1 and _yields(kind, span, claims):
+            evidence.append(Evidence("shadowed", rule.text, kind, rule.weight))
+        elif msg.negated(span[0], negators):
+            evidence.append(Evidence("negated", rule.text, kind, rule.weight))
+        elif kind in scores:
+            scores[kind] += rule.weight
+            evidence.append(Evidence("keyword", rule.text, kind, rule.weight))
+        elif kind in pulls:
+            pulls[kind] += rule.weight
+            evidence.append(Evidence(kind, rule.text, None, rule.weight))
         elif kind.startswith("urgent:"):
-            tally.urgent_for.append(kind[7:])
-            tally.evidence.append(Evidence("urgent", rule.text, kind[7:]))
-    return tally
+            urgent_for.append(kind[7:])
+            evidence.append(Evidence("urgent", rule.text, kind[7:]))
+    return _Tally(scores, pulls, urgent_for, tiers, evidence)
 
 
 def classify(text: str, rules: Rules) -> Classification:
     """Classify one message. Pure and synchronous; long texts are cut to 2,000 characters."""
     clean = normalize(text[: MAX_CLASSIFY_CHARS * 2])[:MAX_CLASSIFY_CHARS]
-    msg = _Message(clean, cut(clean) if clean else [])
+    msg = _Message(clean)
     tally = _tally(_match(msg, rules), msg, rules)
     scores, pulls = tally.scores, tally.pulls
     if scores["service"] > 0:
@@ -236,11 +260,11 @@ def classify(text: str, rules: Rules) -> Classification:
         # Routing words were too weak to decide: the emergency itself says who must go.
         is_request, best = True, tally.urgent_for[0]
     location = parse_location(clean)
-    evidence, tokens = tuple(tally.evidence), tuple(msg.tokens)
+    evidence = tuple(tally.evidence)
     if not is_request:
         confidence = 1.0 - 0.5 * max(0.0, min(net, rules.threshold)) / rules.threshold
         return Classification(
-            "none", round(confidence, 3), False, "general", location, evidence, scores, tokens
+            "none", round(confidence, 3), False, "general", location, evidence, scores, clean
         )
     margin = (top - second) / top if top > 0 else 1.0
     confidence = 0.5 + 0.25 * min(1.0, max(0.0, net - rules.threshold) / rules.threshold)
@@ -252,5 +276,5 @@ def classify(text: str, rules: Rules) -> Classification:
     else:
         tier = "general"
     return Classification(
-        best, round(confidence, 3), urgent, tier, location, evidence, scores, tokens
+        best, round(confidence, 3), urgent, tier, location, evidence, scores, clean
     )

@@ -25,6 +25,7 @@ _ROOM_RE = re.compile(
     r"(?<![\d.:-])(\d{3,4})(?:\s*室|\s*房|(?![\d.:号楼栋幢座#单元点年月日元块米层分秒岁个人]))"
 )
 _ROOM_CN_RE = re.compile(r"单元\s*([零〇一二三四五六七八九]{3,4})(?![十])")
+_HINT_RE = re.compile(r"[0-9号栋幢座单元#]")
 _TRIPLE_RE = re.compile(r"(?<!\d)(\d{1,3})-(\d{1,2})-(\d{3,4})(?!\d)")
 
 
@@ -52,6 +53,8 @@ def parse_location(text: str) -> dict[str, str]:
     building-unit-room shorthand 3-2-501.
     """
     found: dict[str, str] = {}
+    if not _HINT_RE.search(text):
+        return found
     if match := _TRIPLE_RE.search(text):
         return {
             "building": str(int(match.group(1))),

@@ -20,12 +20,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import ahocorasick
 import yaml
 
-from nlp.normalize import normalize
+from nlp.normalize import normalize_rules
 
 CATEGORIES = ("repair", "dispute", "service")
 CUE_GROUPS = ("cancel", "notice", "chatter", "question", "complaint")
@@ -38,15 +38,19 @@ class RuleError(ValueError):
     """A rule string cannot be compiled (for example a bad regular expression)."""
 
 
-@dataclass(frozen=True)
-class Rule:
-    """One compiled rule: what it is, where it points and how much it weighs."""
+class Rule(NamedTuple):
+    """One compiled rule: what it is, where it points and how much it weighs (a tuple:
+    thousands are built on every rule change)."""
 
     kind: str  # a category, a cue group, "urgent:<category>", "tier:<tier>"
     text: str  # the rule as written (after normalisation), for the evidence
     weight: float
     parts: tuple[str, ...] = ()  # phrase parts; a plain word has one part
     pattern: re.Pattern[str] | None = None
+    # A one-character category word must begin a word (see the module doc).
+    gated: bool = False
+    # Fires wherever its one part occurs: no gating, no phrase, no pattern.
+    plain: bool = False
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,12 @@ def default_cues() -> Cues:
     )
 
 
-def compile_rule(kind: str, raw: str, weight: float) -> Rule:
-    """Compile one rule string; raises :class:`RuleError` when it cannot be used."""
+def compile_rule(kind: str, raw: str, weight: float, normalized: str | None = None) -> Rule:
+    """Compile one rule string; raises :class:`RuleError` when it cannot be used.
+
+    ``normalized`` is the rule already passed through :func:`normalize_rules` (batched by
+    :class:`Rules` for speed); without it the rule is normalised here.
+    """
     text = raw.strip()
     if not text:
         raise RuleError("empty rule")
@@ -82,9 +90,18 @@ def compile_rule(kind: str, raw: str, weight: float) -> Rule:
         except re.error as exc:
             raise RuleError(f"bad regular expression {text[3:]!r}: {exc}") from None
         return Rule(kind, text, weight, pattern=pattern)
-    parts = tuple(p for p in (normalize(part) for part in text.split("+")) if p)
+    if normalized is None:
+        normalized = normalize_rules([text])[0]
+    if "+" not in normalized:
+        if not normalized:
+            raise RuleError(f"rule {raw!r} has nothing left to match after normalisation")
+        gated = len(normalized) == 1 and kind in CATEGORIES
+        return Rule(kind, normalized, weight, (normalized,), None, gated, not gated)
+    parts = tuple(p for p in (part.strip() for part in normalized.split("+")) if p)
     if not parts:
         raise RuleError(f"rule {raw!r} has nothing left to match after normalisation")
+    if len(parts) == 1:
+        return compile_rule(kind, parts[0], weight, parts[0])
     return Rule(kind, "+".join(parts), weight, parts=parts)
 
 
@@ -105,6 +122,7 @@ class Rules:
     version: int = 0
     rules: list[Rule] = field(init=False, repr=False)
     patterns: list[int] = field(init=False, repr=False)
+    plain: list[bool] = field(init=False, repr=False)
     automaton: Any = field(init=False, repr=False)
     errors: list[str] = field(init=False, repr=False)
 
@@ -113,18 +131,15 @@ class Rules:
         self.errors = []
         for category in CATEGORIES:
             self._add_all(category, (self.keywords.get(category) or {}).items())
-        for group in CUE_GROUPS:
-            self._add_all(group, self.cues.groups.get(group, {}).items())
-        for category, words in self.cues.urgent.items():
-            self._add_all(f"urgent:{category}", ((w, 0.0) for w in words))
-        for tier, words in self.cues.tiers.items():
-            self._add_all(f"tier:{tier}", ((w, 0.0) for w in words))
+        self.rules.extend(_cue_rules(self.cues))
         self._build()
 
     def _add_all(self, kind: str, entries: Iterable[tuple[str, float]]) -> None:
-        for raw, weight in entries:
+        pairs = [(str(raw), weight) for raw, weight in entries]
+        normalized = normalize_rules([raw.strip() for raw, _ in pairs])
+        for (raw, weight), norm in zip(pairs, normalized, strict=True):
             try:
-                self.rules.append(compile_rule(kind, str(raw), float(weight)))
+                self.rules.append(compile_rule(kind, raw, float(weight), norm))
             except (RuleError, ValueError, TypeError) as exc:
                 # One bad rule must not take routing down for the whole community.
                 self.errors.append(f"{kind}: {raw!r}: {exc}")
@@ -133,12 +148,19 @@ class Rules:
         automaton = ahocorasick.Automaton()
         index: dict[str, list[tuple[int, int]]] = {}
         self.patterns = []
+        self.plain = [rule.plain for rule in self.rules]
         for rule_id, rule in enumerate(self.rules):
             if rule.pattern is not None:
                 self.patterns.append(rule_id)
-                continue
-            for part_no, part in enumerate(rule.parts):
-                index.setdefault(part, []).append((rule_id, part_no))
+            elif rule.plain:
+                targets = index.get(rule.text)
+                if targets is None:
+                    index[rule.text] = [(rule_id, 0)]
+                else:
+                    targets.append((rule_id, 0))
+            else:
+                for part_no, part in enumerate(rule.parts):
+                    index.setdefault(part, []).append((rule_id, part_no))
         for key, targets in index.items():
             automaton.add_word(key, (len(key), tuple(targets)))
         if index:
@@ -148,6 +170,28 @@ class Rules:
     def words(self, category: str) -> dict[str, float]:
         """The category's rules as written, with their weights."""
         return {r.text: r.weight for r in self.rules if r.kind == category}
+
+
+_CUE_RULES: dict[int, tuple[Cues, list[Rule]]] = {}
+
+
+def _cue_rules(cues: Cues) -> list[Rule]:
+    """The cue lists compiled once per process; they do not change while it runs."""
+    cached = _CUE_RULES.get(id(cues))
+    if cached is not None and cached[0] is cues:
+        return cached[1]
+    holder = Rules.__new__(Rules)
+    holder.rules, holder.errors = [], []
+    for group in CUE_GROUPS:
+        holder._add_all(group, cues.groups.get(group, {}).items())
+    for category, words in cues.urgent.items():
+        holder._add_all(f"urgent:{category}", ((w, 0.0) for w in words))
+    for tier, words in cues.tiers.items():
+        holder._add_all(f"tier:{tier}", ((w, 0.0) for w in words))
+    if holder.errors:
+        raise RuleError("; ".join(holder.errors))
+    _CUE_RULES[id(cues)] = (cues, holder.rules)
+    return holder.rules
 
 
 def keyword_table_from_yaml(path: Path) -> dict[str, dict[str, float]]:

@@ -1,0 +1,120 @@
+"""``python -m nlp.bench``: classifier speed against bare jieba, cold start, rule rebuild.
+
+Prints, for the same messages (every text of the corpora under tests/data, repeated):
+messages per second for bare ``jieba.lcut`` (its default, with HMM), for ``jieba.lcut``
+without HMM (what the classifier uses), and for the full classifier; the time from a fresh
+interpreter's ``import nlp`` to its first classification; and the time to rebuild the rules
+(the matcher) for 5,000 keywords. Figures, not a pass/fail: see BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jieba
+
+from nlp.classifier import classify
+from nlp.cli import rules_from_environment
+from nlp.normalize import normalize
+from nlp.rules import Rules
+from nlp.segment import cut as segment_cut
+from nlp.segment import warm_up
+
+CORPORA = Path(__file__).resolve().parent.parent / "tests" / "data"
+COLD_START = (
+    "import time; t = time.perf_counter(); import nlp; from nlp.cli import rules_from_environment;"
+    " r = rules_from_environment(); nlp.classify('3号楼电梯坏了', r);"
+    " print(time.perf_counter() - t)"
+)
+
+
+def corpus_texts() -> list[str]:
+    """Every message text in the corpora."""
+    texts: list[str] = []
+    for path in sorted(CORPORA.glob("*.tsv")):
+        for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+            parts = line.split("\t")
+            if len(parts) >= 2 and parts[1].strip():
+                texts.append(parts[1])
+    return texts
+
+
+def rate(label: str, function: object, messages: list[str], rounds: int) -> float:
+    """Best-of-rounds messages per second of ``function`` over ``messages``."""
+    best = 0.0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        for text in messages:
+            function(text)  # type: ignore[operator]
+        best = max(best, len(messages) / (time.perf_counter() - started))
+    print(f"  {label:<34}{best:>10,.0f} msg/s  ({1e6 / best:6.1f} µs/msg)")
+    return best
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the figures."""
+    parser = argparse.ArgumentParser(prog="python -m nlp.bench", description=__doc__)
+    parser.add_argument("--messages", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args(argv)
+
+    texts = corpus_texts()
+    messages = (texts * (args.messages // len(texts) + 1))[: args.messages]
+    average = sum(map(len, messages)) / len(messages)
+    print(
+        f"{len(messages):,} messages ({len(texts)} distinct, {average:.1f} characters on average)"
+    )
+
+    jieba.setLogLevel(logging.WARNING)
+    jieba.initialize()
+    warm_up()
+    rules = rules_from_environment()
+    print("throughput (best of rounds, one core):")
+    bare = rate("jieba.lcut (default, HMM)", jieba.lcut, messages, args.rounds)
+    rate("jieba.lcut(HMM=False)", lambda t: jieba.lcut(t, HMM=False), messages, args.rounds)
+    full = rate("full classifier", lambda t: classify(t, rules), messages, args.rounds)
+    print(f"  classifier / bare jieba.lcut: {full / bare:.2f}x (target >= 0.8x)")
+    # For transparency: the classifier plus a whole-message segmentation it does not need.
+    both = rate(
+        "classifier + full segmentation",
+        lambda t: (classify(t, rules), segment_cut(normalize(t))),
+        messages,
+        args.rounds,
+    )
+    print(f"  (that / bare jieba.lcut: {both / bare:.2f}x)")
+
+    colds = []
+    for _ in range(3):
+        out = subprocess.run(
+            [sys.executable, "-c", COLD_START], capture_output=True, text=True, check=True
+        )
+        colds.append(float(out.stdout.strip()))
+    print(
+        f"cold start, import to first classification: median {statistics.median(colds):.2f} s"
+        f" (runs: {', '.join(f'{c:.2f}' for c in colds)}; target <= 1.5 s)"
+    )
+
+    table = {category: dict(words) for category, words in rules.keywords.items()}
+    for i in range(5_000 - sum(len(w) for w in table.values())):
+        table["repair"][f"测试词{i}号"] = 1.0
+    count = sum(len(w) for w in table.values())
+    builds = []
+    for _ in range(5):
+        started = time.perf_counter()
+        Rules(keywords=table)
+        builds.append((time.perf_counter() - started) * 1000)
+    print(
+        f"rule rebuild for {count:,} keywords plus the cue lists: median "
+        f"{statistics.median(builds):.1f} ms (target <= 50 ms)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
