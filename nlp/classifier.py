@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import accumulate
 from typing import Any, NamedTuple
 
 from nlp.location import parse_location
+from nlp.ngram import NgramModel
 from nlp.normalize import normalize
 from nlp.rules import CATEGORIES, MAX_PHRASE_SPAN, Rule, Rules
 from nlp.segment import cut
@@ -28,7 +30,8 @@ _ADVERB_PREFIX = frozenset("又也都还就全总老再太很真好快一直经�
 class Evidence(NamedTuple):
     """One rule that fired, and what it did to the decision (a tuple: cheap to make)."""
 
-    rule: str  # keyword, cancel, notice, chatter, question, complaint, urgent, negated, shadowed
+    rule: str  # keyword, cancel, notice, chatter, question, complaint, urgent, negated,
+    # shadowed, ngram (the backoff's pull, with its strongest n-grams as the word)
     word: str
     category: str | None = None
     weight: float = 0.0
@@ -52,9 +55,22 @@ class Classification:
     urgent: bool
     tier: str
     location: dict[str, str]
-    evidence: tuple[Evidence, ...] = ()
+    rule_evidence: tuple[Evidence, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
     normalized: str = ""
+    # (category, pull, model) of the n-gram backoff; named in the evidence on demand
+    ngram: tuple[str, float, NgramModel | None] | None = field(default=None, repr=False)
+
+    @cached_property
+    def evidence(self) -> tuple[Evidence, ...]:
+        """The rules that fired, then the n-gram backoff's pull with its strongest n-grams."""
+        if self.ngram is None:
+            return self.rule_evidence
+        category, pull, model = self.ngram
+        if model is None or abs(pull) < 0.05:
+            return self.rule_evidence
+        grams = "·".join(model.strongest(self.normalized, category))
+        return (*self.rule_evidence, Evidence("ngram", grams, category, pull))
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -79,6 +95,8 @@ class Classification:
 
 
 WORD_WINDOW = 6  # characters of context each side when deciding where a word starts
+# Characters jieba's default mode never puts inside a word (outside re_han_default).
+_SEPARATOR_RE = re.compile(r"[^\u4e00-\u9fd5a-zA-Z0-9+#&._%\-]")
 
 
 class _Message:
@@ -86,6 +104,7 @@ class _Message:
 
     def __init__(self, clean: str) -> None:
         self.clean = clean
+        self._window: tuple[int, int, list[int]] | None = None  # low, high, token starts
 
     def starts_word(self, index: int) -> bool:
         """Whether a word begins at ``index``: jieba starts a token there, or only adverbs of
@@ -95,12 +114,18 @@ class _Message:
         than the whole message: on the corpora the decision is identical to full segmentation
         for every character (tests/test_nlp.py), at a fraction of the cost.
         """
-        low = max(0, index - WORD_WINDOW)
-        window = self.clean[low : index + WORD_WINDOW]
-        starts = [0, *accumulate(len(t) for t in cut(window))]
-        local = index - low
-        token_start = starts[bisect_right(starts, local) - 1]
-        return all(ch in _ADVERB_PREFIX for ch in window[token_start:local])
+        if index == 0 or _SEPARATOR_RE.match(self.clean, index - 1):
+            return True  # jieba never joins across the start, spaces or punctuation
+        low, high = max(0, index - WORD_WINDOW), index + WORD_WINDOW
+        window = self._window
+        if window is None or not (window[0] <= low and high <= window[1]):
+            if window is not None and low - window[1] < WORD_WINDOW:
+                low = min(low, window[0])  # one segmentation for neighbouring hits
+            starts = [low, *accumulate((len(t) for t in cut(self.clean[low:high])), initial=low)]
+            window = self._window = (low, high, starts[1:])
+        starts = window[2]
+        token_start = starts[bisect_right(starts, index) - 1]
+        return all(ch in _ADVERB_PREFIX for ch in self.clean[token_start:index])
 
     def same_clause(self, start: int, end: int) -> bool:
         return _CLAUSE_BREAK_RE.search(self.clean, start, end) is None
@@ -147,6 +172,30 @@ def _span(rule: Rule, found: list[tuple[int, int, int]], msg: _Message) -> tuple
         if ok and within_reach and (urgent or msg.same_clause(first_start, position)):
             return first_start, position
     return None
+
+
+def _within_reach(
+    scores: dict[str, float], pulls: dict[str, float], against: float, rules: Rules
+) -> bool:
+    """Whether the n-gram backoff could change the decision the rules make alone.
+
+    It moves each category by at most ``model_weight * model_cap``: a message whose best
+    net score stays below the threshold even with that added is a non-request; one whose
+    best leads by more than twice that keeps its category; one whose net score stays above
+    the threshold even with that taken away stays a request. Elsewhere it is not consulted,
+    which spares most messages its cost without changing any category or ticket decision.
+    """
+    reach = rules.model_weight * rules.model_cap
+    ranked = sorted(scores.values(), reverse=True)
+    if ranked[0] <= 0:
+        return False
+    lift = min(pulls["complaint"], COMPLAINT_CAP) if ranked[0] >= MIN_CATEGORY_EVIDENCE else 0.0
+    net = ranked[0] + lift - against
+    if net + reach < rules.threshold:
+        return False  # a non-request whatever the model says
+    if ranked[0] - ranked[1] <= 2 * reach:
+        return True  # the model may pick the other category
+    return net - reach < rules.threshold
 
 
 def _yields(category: str, span: tuple[int, int], claims: list[tuple[str, int, int, bool]]) -> bool:
@@ -246,25 +295,45 @@ def classify(text: str, rules: Rules) -> Classification:
     if scores["service"] > 0:
         # A service enquiry reads like a question: 在哪办, 需要带什么.
         scores["service"] += min(pulls["question"], 1.5)
-    best = max(CATEGORIES, key=lambda c: scores[c])
-    top = scores[best]
-    second = max(scores[c] for c in CATEGORIES if c != best)
+    against = pulls["cancel"] + pulls["notice"] + pulls["chatter"]
+    combined = dict(scores)
+    ngram: tuple[str, float, NgramModel | None] | None = None
+    if rules.model is not None and _within_reach(scores, pulls, against, rules):
+        cap, weight = rules.model_cap, rules.model_weight
+        for cat, odds in rules.model.log_odds(clean).items():
+            combined[cat] += weight * max(-cap, min(cap, odds))
+    best = max(CATEGORIES, key=lambda c: combined[c])
+    top = combined[best]
+    second = max(combined[c] for c in CATEGORIES if c != best)
+    if combined != scores:
+        ngram = (best, round(combined[best] - scores[best], 3), rules.model)
     # How a message is said (又, 好几天了, 能不能管管, 楼道里) shows a resident reporting
     # something; it lifts a category that already has evidence, never creates one.
-    lift = min(pulls["complaint"], COMPLAINT_CAP) if top >= MIN_CATEGORY_EVIDENCE else 0.0
-    net = top + lift - (pulls["cancel"] + pulls["notice"] + pulls["chatter"])
+    lift = min(pulls["complaint"], COMPLAINT_CAP) if scores[best] >= MIN_CATEGORY_EVIDENCE else 0.0
+    net = top + lift - against
     is_request = net >= rules.threshold
     # Emergencies bypass the threshold unless the message announces or closes a matter.
-    urgent = bool(tally.urgent_for) and pulls["notice"] < 3 and pulls["cancel"] < 3
-    if urgent and not is_request:
-        # Routing words were too weak to decide: the emergency itself says who must go.
-        is_request, best = True, tally.urgent_for[0]
+    urgent = bool(tally.urgent_for) and max(pulls["notice"], pulls["cancel"], pulls["chatter"]) < 3
+    if urgent:
+        # Who must go follows the routing words alone; where they do not decide, the
+        # emergency itself says.
+        rule_best = max(CATEGORIES, key=lambda c: scores[c])
+        is_request = True
+        best = rule_best if scores[rule_best] >= rules.threshold else tally.urgent_for[0]
     location = parse_location(clean)
     evidence = tuple(tally.evidence)
     if not is_request:
         confidence = 1.0 - 0.5 * max(0.0, min(net, rules.threshold)) / rules.threshold
         return Classification(
-            "none", round(confidence, 3), False, "general", location, evidence, scores, clean
+            "none",
+            round(confidence, 3),
+            False,
+            "general",
+            location,
+            evidence,
+            scores,
+            clean,
+            ngram,
         )
     margin = (top - second) / top if top > 0 else 1.0
     confidence = 0.5 + 0.25 * min(1.0, max(0.0, net - rules.threshold) / rules.threshold)
@@ -276,5 +345,5 @@ def classify(text: str, rules: Rules) -> Classification:
     else:
         tier = "general"
     return Classification(
-        best, round(confidence, 3), urgent, tier, location, evidence, scores, clean
+        best, round(confidence, 3), urgent, tier, location, evidence, scores, clean, ngram
     )

@@ -54,6 +54,8 @@ def to_simplified(text: str) -> str:
 
 def normalize_rules(texts: list[str]) -> list[str]:
     """Normalise many rule strings at once (width, script, case), for fast rule rebuilds."""
+    if not texts:
+        return []
     joined = unicodedata.normalize("NFKC", "\n".join(t.replace("\n", " ") for t in texts))
     return [part.strip() for part in to_simplified(joined).lower().split("\n")]
 

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 import ahocorasick
 import yaml
 
+from nlp.ngram import NgramModel, default_model
 from nlp.normalize import normalize_rules
 
 CATEGORIES = ("repair", "dispute", "service")
@@ -120,6 +121,11 @@ class Rules:
     cues: Cues = field(default_factory=default_cues)
     threshold: float = DEFAULT_THRESHOLD
     version: int = 0
+    # The n-gram backoff (see nlp.ngram): its log-odds, capped, times this weight, are added
+    # to the rule scores. 0.25 x 2 = 0.5 at most: it tips borderline messages only.
+    model: NgramModel | None = field(default_factory=default_model)
+    model_weight: float = 0.25
+    model_cap: float = 2.0
     rules: list[Rule] = field(init=False, repr=False)
     patterns: list[int] = field(init=False, repr=False)
     plain: list[bool] = field(init=False, repr=False)

@@ -148,3 +148,37 @@ async def test_very_long_message_is_classified_and_stored_truncated(core: Core) 
     assert result.outcome is Outcome.OPENED
     assert result.ticket is not None
     assert len(result.ticket.text) == 4000
+
+
+async def test_keyword_changes_take_effect_after_a_reload(core: Core) -> None:
+    assert (await core.intake.receive_group_message(said("老家伙又趴窝了"))).outcome is (
+        Outcome.NOT_REQUEST
+    )
+    async with core.uows() as uow:
+        await uow.keywords.add_many("xingfu", {"repair": {"趴窝": 2.5}}, core.clock.now())
+        await uow.commit()
+    await core.rules.reload(["xingfu"])
+    result = await core.intake.receive_group_message(said("老家伙又趴窝了", message_id=2))
+    assert result.outcome is Outcome.OPENED
+    # the other community keeps its own rules
+    assert core.rules.rules_for("heping").words("repair").get("趴窝") is None
+
+
+async def test_long_messages_are_classified_off_the_event_loop(
+    core: Core, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    offloaded: list[int] = []
+    real = asyncio.to_thread
+
+    async def spy(function, *args):  # type: ignore[no-untyped-def]
+        offloaded.append(len(args[0]))
+        return await real(function, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", spy)
+    await core.intake.receive_group_message(said("3号楼电梯坏了"))
+    assert offloaded == []
+    long_text = "3号楼电梯坏了" + "。" * 500
+    await core.intake.receive_group_message(said(long_text, message_id=2))
+    assert offloaded == [len(long_text)]

@@ -1,0 +1,305 @@
+"""The classifier: rule syntax and semantics, normalisation, location, and its corpus floors."""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from itertools import accumulate
+from pathlib import Path
+
+import pytest
+
+import nlp
+from bot.config import CommunityFile
+from nlp import Rules, classify, normalize, parse_location
+from nlp.classifier import _ADVERB_PREFIX, _Message
+from nlp.evaluate import evaluate, read_tsv
+from nlp.segment import cut
+
+DATA = Path(__file__).parent / "data"
+TUNING_SETS = ("dev", "tune", "tune2", "tune3")
+
+
+@pytest.fixture(scope="module")
+def rules(demo_file: CommunityFile) -> Rules:
+    return Rules(keywords=demo_file.keywords)
+
+
+def category(text: str, rules: Rules) -> str:
+    return classify(text, rules).category
+
+
+# -- what residents say -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3号楼电梯坏了", "repair"),
+        ("2号楼3单元楼道里水管漏水了，水流到电梯口了", "repair"),
+        ("楼上半夜装修吵死了", "dispute"),
+        ("社保卡在哪里补办", "service"),
+        ("谢谢王师傅！", "none"),
+        ("明天停水通知：9点到12点", "none"),
+        ("团购鸡蛋接龙", "none"),
+        ("@所有人 周六消防演练", "none"),
+        ("师傅来过了，已经好了", "none"),
+        ("", "none"),
+        ("👍👍👍", "none"),
+    ],
+)
+def test_story_examples(rules: Rules, text: str, expected: str) -> None:
+    assert category(text, rules) == expected
+
+
+def test_traditional_and_full_width_text(rules: Rules) -> None:
+    assert normalize("電梯壞了") == "电梯坏了"
+    assert normalize("３号楼ＡＢ") == "3号楼ab"
+    assert category("電梯壞了，麻煩物業看一下", rules) == "repair"
+    assert category("樓上裝修太吵了", rules) == "dispute"
+
+
+def test_noise_is_normalised_away() -> None:
+    assert normalize("３号楼　电梯坏了！！！ @物业 https://x.cn/a 😡[图片]") == "3号楼 电梯坏了!"
+    assert normalize("@所有人 演练") == "@所有人 演练"  # announcements keep their marker
+
+
+def test_forged_characters_do_not_crash(rules: Rules) -> None:
+    assert classify("电梯坏了\x00\ud800\U0010ffff", rules).category == "repair"
+    assert classify("\x00" * 50, rules).category == "none"
+
+
+def test_evidence_names_the_words_that_decided(rules: Rules) -> None:
+    result = classify("3号楼电梯坏了", rules)
+    fired = {(e.rule, e.word, e.category) for e in result.evidence}
+    assert ("keyword", "电梯", "repair") in fired
+    assert ("keyword", "坏", "repair") in fired
+    assert 0.5 <= result.confidence <= 1
+    as_dict = result.as_dict()
+    assert set(as_dict) == {"category", "confidence", "urgent", "tier", "location", "evidence"}
+    assert {"rule": "keyword", "word": "电梯", "category": "repair", "weight": 1.0} in as_dict[
+        "evidence"
+    ]
+    assert "电梯" in result.tokens
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "5号楼电梯困人了！！快来人",
+        "楼道里有很重的煤气味，是不是漏气了",
+        "配电箱冒烟了！！有火星",
+        "主水管爆了！！水淹到一楼大厅了",
+        "外墙瓷砖掉下来了，差点砸到人！",
+        "邻居家的狗把我咬了，流了好多血",
+        "家里老人走丢了，能帮忙找一下吗",
+        "有人晕倒在单元门口了",
+    ],
+)
+def test_emergencies_are_urgent(rules: Rules, text: str) -> None:
+    result = classify(text, rules)
+    assert result.urgent
+    assert result.is_request
+    assert result.tier in ("major", "complex")
+
+
+def test_emergency_picks_who_must_go(rules: Rules) -> None:
+    assert category("有人晕倒在单元门口了", rules) == "service"
+    assert category("8号楼电梯里困了两个人", rules) == "repair"
+
+
+def test_announcement_of_an_emergency_is_not_one(rules: Rules) -> None:
+    assert not classify("温馨提示：雨天注意防止漏电，请大家相互转告", rules).urgent
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("不是漏水，是空调水，没事了", "none"),
+        ("是不是跳闸了，整栋楼没电", "repair"),  # a question, not a negation
+        ("还没来水，等了一上午了", "repair"),  # 来水 (cancel) is negated by 还没
+        ("电梯已经修好了，谢谢物业", "none"),
+    ],
+)
+def test_negation_and_cancel_cues(rules: Rules, text: str, expected: str) -> None:
+    assert category(text, rules) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("3号楼2单元501", {"building": "3", "unit": "2", "room": "501"}),
+        ("三号楼漏水", {"building": "3"}),
+        ("12栋楼顶", {"building": "12"}),
+        ("5#电梯", {"building": "5"}),
+        ("3幢", {"building": "3"}),
+        ("二十一号楼3单元1202室", {"building": "21", "unit": "3", "room": "1202"}),
+        ("2-3-502 卫生间", {"building": "2", "unit": "3", "room": "502"}),
+        ("三号楼四单元六零二", {"building": "3", "unit": "4", "room": "602"}),
+        ("爬了18楼", {}),
+        ("明天9:00-12:00停水", {}),
+        ("电梯坏了", {}),
+    ],
+)
+def test_location(text: str, expected: dict[str, str]) -> None:
+    assert parse_location(normalize(text)) == expected
+
+
+# -- rule syntax ------------------------------------------------------------------------
+
+
+def test_one_character_words_must_begin_a_word() -> None:
+    rules = Rules(keywords={"repair": {"修": 2.0}}, model=None)
+    assert category("麻烦修一下", rules) == "repair"
+    assert category("楼上在装修", rules) == "none"  # 修 inside 装修
+    assert category("又坏了又修", rules) == "repair"
+
+
+def test_phrases_need_their_parts_in_order_within_one_clause() -> None:
+    rules = Rules(keywords={"repair": {"灯+不亮": 2.0}}, model=None)
+    assert category("楼道灯又不亮了", rules) == "repair"
+    assert category("不亮的是灯", rules) == "none"  # wrong order
+    assert category("灯很好，不亮的是招牌", rules) == "none"  # another clause
+
+
+def test_patterns_and_bad_rules() -> None:
+    rules = Rules(
+        keywords={"repair": {r"re:\d+楼没水": 2.0, "re:(unclosed": 1.0, "电梯": 2.0}}, model=None
+    )
+    assert category("12楼没水", rules) == "repair"
+    assert category("电梯", rules) == "repair"  # the good rules still work
+    assert len(rules.errors) == 1
+    assert "unclosed" in rules.errors[0]
+
+
+def test_longer_match_of_another_category_wins() -> None:
+    rules = Rules(keywords={"repair": {"门禁": 2.0}, "service": {"门禁卡": 2.0}}, model=None)
+    assert category("门禁卡丢了", rules) == "service"
+    assert category("门禁坏了", rules) == "repair"
+
+
+def test_keywords_written_in_traditional_or_full_width_still_match() -> None:
+    rules = Rules(keywords={"repair": {"電梯": 2.0, "ＡＢ门": 2.0}}, model=None)
+    assert category("电梯", rules) == "repair"
+    assert category("ab门", rules) == "repair"
+
+
+def test_empty_rules_classify_everything_as_none() -> None:
+    rules = Rules(keywords={}, model=None)
+    assert category("3号楼电梯坏了", rules) == "none"
+    assert classify("5号楼电梯困人了", rules).urgent  # built-in cues still apply
+
+
+def test_long_messages_are_cut_not_refused(rules: Rules) -> None:
+    result = classify("3号楼电梯坏了。" + "啊" * 100_000, rules)
+    assert result.category == "repair"
+    assert len(result.normalized) <= nlp.MAX_CLASSIFY_CHARS
+
+
+def test_nlp_classify_stays_callable_after_importing_the_command() -> None:
+    import nlp.classify as command
+
+    rules = Rules(keywords={"repair": {"电梯": 2.0}}, model=None)
+    assert nlp.classify("电梯", rules).category == "repair"
+    assert callable(command)
+
+
+def test_windowed_word_starts_agree_with_full_segmentation() -> None:
+    """The classifier segments a window around a character instead of the whole message;
+    on every CJK character of the corpora both give the same word-start decision."""
+    checked = 0
+    for name in (*TUNING_SETS, "heldout"):
+        rows, _ = read_tsv(DATA / f"{name}.tsv")
+        for row in rows:
+            clean = normalize(row.text)
+            starts = [0, *accumulate(len(t) for t in cut(clean))]
+            message = _Message(clean)
+            for index, char in enumerate(clean):
+                if "\u4e00" <= char <= "\u9fff":
+                    token_start = starts[bisect_right(starts, index) - 1]
+                    full = all(c in _ADVERB_PREFIX for c in clean[token_start:index])
+                    assert message.starts_word(index) == full, (clean, index)
+                    checked += 1
+    assert checked > 15_000
+
+
+# -- the corpora and their floors ---------------------------------------------------------
+
+
+def test_corpus_shape() -> None:
+    rows = [row for name in (*TUNING_SETS, "heldout") for row in read_tsv(DATA / f"{name}.tsv")[0]]
+    assert len(rows) >= 600
+    share_none = sum(row.label == "none" for row in rows) / len(rows)
+    assert 0.28 <= share_none <= 0.40
+    assert sum(bool(row.urgent) for row in rows) >= 50
+    assert {row.label for row in rows} == {"repair", "dispute", "service", "none"}
+
+
+@pytest.mark.parametrize("name", TUNING_SETS)
+def test_tuning_sets_stay_above_the_floors(rules: Rules, name: str) -> None:
+    """The rules were tuned on these sets: they must stay at the issue's targets, so that a
+    rule edit that breaks what used to work shows up here."""
+    rows, problems = read_tsv(DATA / f"{name}.tsv")
+    assert problems == []
+    report = evaluate(rows, rules)
+    assert report.macro_f1 >= 0.92
+    assert report.false_ticket_rate <= 0.03
+    assert report.missed_request_rate <= 0.05
+    assert report.urgent_recall == 1.0
+
+
+# -- the n-gram backoff -------------------------------------------------------------------
+
+
+def test_shipped_model_is_what_training_on_the_tuning_corpora_gives(tmp_path: Path) -> None:
+    """Edit a corpus, run python -m nlp.train: the shipped file must stay in step."""
+    from nlp.ngram import MODEL_FILE
+    from nlp.train import HELD_OUT, build, training_files
+
+    assert HELD_OUT not in {p.name for p in training_files()}
+    fresh = tmp_path / "model.tsv"
+    build().save(fresh)
+    assert fresh.read_text(encoding="utf-8") == MODEL_FILE.read_text(encoding="utf-8")
+
+
+def test_model_alone_never_opens_a_ticket() -> None:
+    rules = Rules(keywords={})
+    for text in ("3号楼电梯坏了好几天了", "楼上半夜装修吵死了", "社保卡在哪里补办"):
+        assert category(text, rules) == "none"
+
+
+def test_model_tips_a_borderline_message_and_says_so(rules: Rules) -> None:
+    text = "电梯一直卡着"
+    assert category(text, Rules(keywords=rules.keywords, model=None)) == "none"
+    result = classify(text, rules)
+    assert result.category == "repair"
+    ngram = [e for e in result.evidence if e.rule == "ngram"]
+    assert len(ngram) == 1
+    assert ngram[0].category == "repair"
+    assert 0 < ngram[0].weight <= rules.model_weight * rules.model_cap
+    assert ngram[0].word  # the strongest n-grams, e.g. 一直·电梯一
+
+
+def test_skipping_the_model_out_of_reach_changes_no_decision(
+    rules: Rules, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nlp.classifier as classifier_module
+
+    texts = [row.text for name in TUNING_SETS for row in read_tsv(DATA / f"{name}.tsv")[0]]
+    fast = [(r.category, r.urgent) for r in (classify(t, rules) for t in texts)]
+    monkeypatch.setattr(classifier_module, "_within_reach", lambda *args: True)
+    always = [(r.category, r.urgent) for r in (classify(t, rules) for t in texts)]
+    assert fast == always
+
+
+def test_held_out_set_does_not_regress(rules: Rules) -> None:
+    """Never tuned on. Its figures are BELOW the issue's targets (macro-F1 0.92, false
+    tickets 3%, missed 5%, urgent recall 100%): these floors are the measured level, so a
+    change that makes generalisation worse fails here. See BENCHMARKS.md."""
+    rows, problems = read_tsv(DATA / "heldout.tsv")
+    assert problems == []
+    report = evaluate(rows, rules)
+    assert report.macro_f1 >= 0.87
+    assert report.false_ticket_rate <= 0.051
+    assert report.missed_request_rate <= 0.104
+    assert report.urgent_recall is not None
+    assert report.urgent_recall >= 0.52
