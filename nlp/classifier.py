@@ -157,21 +157,35 @@ def _span(rule: Rule, found: list[tuple[int, int, int]], msg: _Message) -> tuple
         by_part.setdefault(part_no, []).append((start, end))
     if len(by_part) < len(rule.parts):
         return None
+    # Emergencies are often told in two clauses (狗咬了一个小孩，腿上出血了): their
+    # phrases may cross punctuation, over a longer reach.
+    urgent = rule.kind.startswith("urgent:")
+    reach = MAX_PHRASE_SPAN * (2 if urgent else 1)
+    span = _ordered_span(rule, by_part) if rule.ordered else _unordered_span(by_part)
+    if span is None or span[1] - span[0] > reach:
+        return None
+    return span if urgent or msg.same_clause(*span) else None
+
+
+def _unordered_span(by_part: dict[int, list[tuple[int, int]]]) -> tuple[int, int]:
+    """Any order: from the earliest first occurrence to the latest one."""
+    firsts = [min(spans) for spans in by_part.values()]
+    return min(s for s, _ in firsts), max(e for _, e in firsts)
+
+
+def _ordered_span(rule: Rule, by_part: dict[int, list[tuple[int, int]]]) -> tuple[int, int] | None:
+    """In order: the shortest chain starting from each occurrence of the first part."""
+    best: tuple[int, int] | None = None
     for first_start, first_end in sorted(by_part[0]):
-        position, ok = first_end, True
+        position = first_end
         for part_no in range(1, len(rule.parts)):
-            following = [s for s in sorted(by_part[part_no]) if s[0] >= position]
+            following = [span for span in sorted(by_part[part_no]) if span[0] >= position]
             if not following:
-                ok = False
-                break
+                return best
             position = following[0][1]
-        # Emergencies are often told in two clauses (狗咬了一个小孩，腿上出血了): their
-        # phrases may cross punctuation, over a longer reach.
-        urgent = rule.kind.startswith("urgent:")
-        within_reach = position - first_start <= MAX_PHRASE_SPAN * (2 if urgent else 1)
-        if ok and within_reach and (urgent or msg.same_clause(first_start, position)):
-            return first_start, position
-    return None
+        if best is None or position - first_start < best[1] - best[0]:
+            best = (first_start, position)
+    return best
 
 
 def _within_reach(

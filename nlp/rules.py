@@ -6,6 +6,9 @@ A rule is a string:
   (``吵``, ``修``) only counts where jieba starts a token with it, so ``修`` fires in
   "修一下" but not in "装修".
 * ``灯+不亮`` — a phrase: the parts in this order within one clause (between punctuation).
+* ``燃气&味`` — the parts in any order, within a short reach.
+* ``燃气|煤气&味|漏`` — ``|`` gives alternatives for a part; the rule is expanded into one
+  rule for each combination when compiled.
 * ``re:PATTERN`` — a regular expression; each costs a scan per message, so use few.
 
 Category keywords come from the community (the file's ``keywords:`` and, at runtime, the
@@ -52,6 +55,8 @@ class Rule(NamedTuple):
     gated: bool = False
     # Fires wherever its one part occurs: no gating, no phrase, no pattern.
     plain: bool = False
+    # Phrase parts must come in the written order ("a+b"); "a&b" takes any order.
+    ordered: bool = True
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,11 @@ def compile_rule(kind: str, raw: str, weight: float, normalized: str | None = No
         return Rule(kind, text, weight, pattern=pattern)
     if normalized is None:
         normalized = normalize_rules([text])[0]
+    if "&" in normalized:
+        parts = tuple(p for p in (part.strip() for part in normalized.split("&")) if p)
+        if len(parts) < 2:
+            raise RuleError(f"rule {raw!r} needs two parts around '&'")
+        return Rule(kind, "&".join(parts), weight, parts=parts, ordered=False)
     if "+" not in normalized:
         if not normalized:
             raise RuleError(f"rule {raw!r} has nothing left to match after normalisation")
@@ -141,7 +151,11 @@ class Rules:
         self._build()
 
     def _add_all(self, kind: str, entries: Iterable[tuple[str, float]]) -> None:
-        pairs = [(str(raw), weight) for raw, weight in entries]
+        pairs = [
+            (variant, weight)
+            for raw, weight in entries
+            for variant in expand_alternatives(str(raw))
+        ]
         normalized = normalize_rules([raw.strip() for raw, _ in pairs])
         for (raw, weight), norm in zip(pairs, normalized, strict=True):
             try:
@@ -176,6 +190,26 @@ class Rules:
     def words(self, category: str) -> dict[str, float]:
         """The category's rules as written, with their weights."""
         return {r.text: r.weight for r in self.rules if r.kind == category}
+
+
+MAX_VARIANTS = 256
+
+
+def expand_alternatives(raw: str) -> list[str]:
+    """``燃气|煤气&味|漏`` → 燃气&味, 燃气&漏, 煤气&味, 煤气&漏. Patterns are left alone."""
+    text = raw.strip()
+    if text.startswith("re:") or "|" not in text:
+        return [text]
+    variants = [""]
+    for token in re.split(r"([+&])", text):
+        if token in ("+", "&"):
+            variants = [v + token for v in variants]
+        else:
+            options = [o for o in token.split("|") if o.strip()] or [token]
+            variants = [v + o for v in variants for o in options]
+        if len(variants) > MAX_VARIANTS:
+            raise RuleError(f"rule {raw!r} expands to more than {MAX_VARIANTS} rules")
+    return variants
 
 
 _CUE_RULES: dict[int, tuple[Cues, list[Rule]]] = {}

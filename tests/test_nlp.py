@@ -16,7 +16,10 @@ from nlp.evaluate import evaluate, read_tsv
 from nlp.segment import cut
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", "tune", "tune2", "tune3")
+TUNING_SETS = ("dev", "tune", "tune2", "tune3", "tune4")
+# Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
+# emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
+KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
 
 
 @pytest.fixture(scope="module")
@@ -234,7 +237,7 @@ def test_corpus_shape() -> None:
     assert {row.label for row in rows} == {"repair", "dispute", "service", "none"}
 
 
-@pytest.mark.parametrize("name", TUNING_SETS)
+@pytest.mark.parametrize("name", KEYWORD_TUNED)
 def test_tuning_sets_stay_above_the_floors(rules: Rules, name: str) -> None:
     """The rules were tuned on these sets: they must stay at the issue's targets, so that a
     rule edit that breaks what used to work shows up here."""
@@ -289,6 +292,15 @@ def test_skipping_the_model_out_of_reach_changes_no_decision(
     monkeypatch.setattr(classifier_module, "_within_reach", lambda *args: True)
     always = [(r.category, r.urgent) for r in (classify(t, rules) for t in texts)]
     assert fast == always
+
+
+def test_fourth_set_does_not_regress(rules: Rules) -> None:
+    """Held out until its errors were read; now only the n-gram model learns from it."""
+    report = evaluate(read_tsv(DATA / "tune4.tsv")[0], rules)
+    assert report.macro_f1 >= 0.88
+    assert report.false_ticket_rate <= 0.04
+    assert report.missed_request_rate <= 0.08
+    assert report.urgent_recall == 1.0
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
