@@ -246,6 +246,7 @@ def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
     # collect every occurrence and are resolved by _span.
     first: dict[int, tuple[int, int]] = {}
     found: dict[int, list[tuple[int, int, int]]] = {}
+    seen: dict[int, int] = {}  # bitmask of the parts of each multi-part rule seen so far
     plain = rules.plain
     if rules.automaton is not None and msg.clean:
         for end, (length, targets) in rules.automaton.iter(msg.clean):
@@ -255,13 +256,17 @@ def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
                         first[rule_id] = (end - length + 1, end + 1)
                 else:
                     found.setdefault(rule_id, []).append((part_no, end - length + 1, end + 1))
+                    seen[rule_id] = seen.get(rule_id, 0) | (1 << part_no)
     all_rules = rules.rules
     fired = [(all_rules[rule_id], span) for rule_id, span in first.items()]
     for rule_id in rules.patterns:
         pattern = all_rules[rule_id].pattern
         if pattern is not None and (match := pattern.search(msg.clean)):
             fired.append((all_rules[rule_id], (match.start(), match.end())))
+    full = rules.full_masks
     for rule_id, occurrences in found.items():
+        if seen[rule_id] != full[rule_id]:
+            continue  # a part is missing: the rule cannot fire
         if (span := _span(all_rules[rule_id], occurrences, msg)) is not None:
             fired.append((all_rules[rule_id], span))
     return fired

@@ -139,6 +139,7 @@ class Rules:
     rules: list[Rule] = field(init=False, repr=False)
     patterns: list[int] = field(init=False, repr=False)
     plain: list[bool] = field(init=False, repr=False)
+    full_masks: list[int] = field(init=False, repr=False)
     automaton: Any = field(init=False, repr=False)
     errors: list[str] = field(init=False, repr=False)
 
@@ -169,6 +170,7 @@ class Rules:
         index: dict[str, list[tuple[int, int]]] = {}
         self.patterns = []
         self.plain = [rule.plain for rule in self.rules]
+        self.full_masks = [(1 << len(rule.parts)) - 1 for rule in self.rules]
         for rule_id, rule in enumerate(self.rules):
             if rule.pattern is not None:
                 self.patterns.append(rule_id)

@@ -304,14 +304,15 @@ def test_fourth_set_does_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned on. Its figures are BELOW the issue's targets (macro-F1 0.92, false
-    tickets 3%, missed 5%, urgent recall 100%): these floors are the measured level, so a
-    change that makes generalisation worse fails here. See BENCHMARKS.md."""
+    """Never tuned or trained on. Its figures are BELOW the issue's targets (macro-F1 0.92,
+    false tickets 3%, missed 5%, urgent recall 100%): these floors are the level measured at
+    its one evaluation, so a change that makes generalisation worse fails here. See
+    BENCHMARKS.md for the history of held-out sets."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.87
-    assert report.false_ticket_rate <= 0.051
-    assert report.missed_request_rate <= 0.104
+    assert report.macro_f1 >= 0.91
+    assert report.false_ticket_rate <= 0.054
+    assert report.missed_request_rate <= 0.062
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.52
+    assert report.urgent_recall >= 0.73
