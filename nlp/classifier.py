@@ -54,12 +54,16 @@ class Classification:
     confidence: float
     urgent: bool
     tier: str
-    location: dict[str, str]
     rule_evidence: tuple[Evidence, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
     normalized: str = ""
     # (category, pull, model) of the n-gram backoff; named in the evidence on demand
     ngram: tuple[str, float, NgramModel | None] | None = field(default=None, repr=False)
+
+    @cached_property
+    def location(self) -> dict[str, str]:
+        """Building, unit and room named in the message (parsed on first use)."""
+        return parse_location(self.normalized)
 
     @cached_property
     def evidence(self) -> tuple[Evidence, ...]:
@@ -339,7 +343,6 @@ def classify(text: str, rules: Rules) -> Classification:
         rule_best = max(CATEGORIES, key=lambda c: scores[c])
         is_request = True
         best = rule_best if scores[rule_best] >= rules.threshold else tally.urgent_for[0]
-    location = parse_location(clean)
     evidence = tuple(tally.evidence)
     if not is_request:
         confidence = 1.0 - 0.5 * max(0.0, min(net, rules.threshold)) / rules.threshold
@@ -348,7 +351,6 @@ def classify(text: str, rules: Rules) -> Classification:
             round(confidence, 3),
             False,
             "general",
-            location,
             evidence,
             scores,
             clean,
@@ -363,6 +365,4 @@ def classify(text: str, rules: Rules) -> Classification:
         tier = "major"
     else:
         tier = "general"
-    return Classification(
-        best, round(confidence, 3), urgent, tier, location, evidence, scores, clean, ngram
-    )
+    return Classification(best, round(confidence, 3), urgent, tier, evidence, scores, clean, ngram)

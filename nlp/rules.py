@@ -7,8 +7,8 @@ A rule is a string:
   "修一下" but not in "装修".
 * ``灯+不亮`` — a phrase: the parts in this order within one clause (between punctuation).
 * ``燃气&味`` — the parts in any order, within a short reach.
-* ``燃气|煤气&味|漏`` — ``|`` gives alternatives for a part; the rule is expanded into one
-  rule for each combination when compiled.
+* ``燃气|煤气&味|漏`` — ``|`` gives alternatives for a part (any one will do); in a
+  one-part rule (``电梯|电体``) each alternative becomes a rule of its own.
 * ``re:PATTERN`` — a regular expression; each costs a scan per message, so use few.
 
 Category keywords come from the community (the file's ``keywords:`` and, at runtime, the
@@ -182,7 +182,9 @@ class Rules:
                     targets.append((rule_id, 0))
             else:
                 for part_no, part in enumerate(rule.parts):
-                    index.setdefault(part, []).append((rule_id, part_no))
+                    for alternative in part.split("|"):
+                        if alternative:
+                            index.setdefault(alternative, []).append((rule_id, part_no))
         for key, targets in index.items():
             automaton.add_word(key, (len(key), tuple(targets)))
         if index:
@@ -200,7 +202,9 @@ MAX_VARIANTS = 256
 def expand_alternatives(raw: str) -> list[str]:
     """``燃气|煤气&味|漏`` → 燃气&味, 燃气&漏, 煤气&味, 煤气&漏. Patterns are left alone."""
     text = raw.strip()
-    if text.startswith("re:") or "|" not in text:
+    # Multi-part rules keep their alternatives: each alternative becomes a key of the same
+    # part (see Rules._build), so a family like 摔|晕|…&老|人|… stays one rule.
+    if text.startswith("re:") or "|" not in text or "+" in text or "&" in text:
         return [text]
     variants = [""]
     for token in re.split(r"([+&])", text):

@@ -294,25 +294,27 @@ def test_skipping_the_model_out_of_reach_changes_no_decision(
     assert fast == always
 
 
-def test_fourth_set_does_not_regress(rules: Rules) -> None:
-    """Held out until its errors were read; now only the n-gram model learns from it."""
-    report = evaluate(read_tsv(DATA / "tune4.tsv")[0], rules)
-    assert report.macro_f1 >= 0.88
-    assert report.false_ticket_rate <= 0.04
-    assert report.missed_request_rate <= 0.08
-    assert report.urgent_recall == 1.0
+def test_fourth_and_fifth_sets_do_not_regress(rules: Rules) -> None:
+    """Held out until their errors were read; keywords were not tuned on them line by line,
+    so they get measured floors rather than the targets."""
+    for name, macro, false, missed in (("tune4", 0.89, 0.04, 0.08), ("tune5", 0.97, 0.041, 0.01)):
+        report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
+        assert report.macro_f1 >= macro, name
+        assert report.false_ticket_rate <= false, name
+        assert report.missed_request_rate <= missed, name
+        assert report.urgent_recall == 1.0, name
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on. Its figures are BELOW the issue's targets (macro-F1 0.92,
-    false tickets 3%, missed 5%, urgent recall 100%): these floors are the level measured at
-    its one evaluation, so a change that makes generalisation worse fails here. See
-    BENCHMARKS.md for the history of held-out sets."""
+    """Never tuned or trained on. Measured once: macro-F1 0.931 and false tickets 1.3% meet
+    the issue's targets (0.92, 3%); missed requests 5.7% and urgent recall 82% do not (5%,
+    100%). These floors are the measured level, so a change that makes generalisation worse
+    fails here. See BENCHMARKS.md for the history of held-out sets."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.91
-    assert report.false_ticket_rate <= 0.054
-    assert report.missed_request_rate <= 0.062
+    assert report.macro_f1 >= 0.93
+    assert report.false_ticket_rate <= 0.014
+    assert report.missed_request_rate <= 0.057
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.73
+    assert report.urgent_recall >= 0.81
