@@ -294,10 +294,15 @@ def test_skipping_the_model_out_of_reach_changes_no_decision(
     assert fast == always
 
 
-def test_fourth_and_fifth_sets_do_not_regress(rules: Rules) -> None:
+def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
     """Held out until their errors were read; keywords were not tuned on them line by line,
     so they get measured floors rather than the targets."""
-    for name, macro, false, missed in (("tune4", 0.89, 0.04, 0.08), ("tune5", 0.97, 0.041, 0.01)):
+    floors = (
+        ("tune4", 0.90, 0.04, 0.07),
+        ("tune5", 0.97, 0.041, 0.01),
+        ("tune6", 0.98, 0.014, 0.007),
+    )
+    for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
         assert report.macro_f1 >= macro, name
         assert report.false_ticket_rate <= false, name
@@ -306,15 +311,15 @@ def test_fourth_and_fifth_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on. Measured once: macro-F1 0.931 and false tickets 1.3% meet
-    the issue's targets (0.92, 3%); missed requests 5.7% and urgent recall 82% do not (5%,
+    """Never tuned or trained on. Measured once: false tickets 2.6% and missed requests 5.0%
+    meet the issue's targets (3%, 5%); macro-F1 0.908 and urgent recall 88% do not (0.92,
     100%). These floors are the measured level, so a change that makes generalisation worse
     fails here. See BENCHMARKS.md for the history of held-out sets."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.93
-    assert report.false_ticket_rate <= 0.014
-    assert report.missed_request_rate <= 0.057
+    assert report.macro_f1 >= 0.90
+    assert report.false_ticket_rate <= 0.027
+    assert report.missed_request_rate <= 0.05
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.81
+    assert report.urgent_recall >= 0.88
