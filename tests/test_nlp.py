@@ -302,6 +302,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune5", 0.97, 0.041, 0.01),
         ("tune6", 0.98, 0.014, 0.007),
         ("tune7", 0.96, 0.01, 0.01),
+        ("tune8", 0.98, 0.014, 0.01),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -312,15 +313,15 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on. Measured once: macro-F1 0.927 and false tickets 2.6% meet
-    the issue's targets (0.92, 3%); missed requests 6.4% and urgent recall 94% do not (5%,
-    100%). These floors are the measured level, so a change that makes generalisation worse
-    fails here. See BENCHMARKS.md for the history of held-out sets."""
+    """Never tuned or trained on. Measured once: macro-F1 0.963, false tickets 0% and missed
+    requests 2.6% meet the issue's targets (0.92, 3%, 5%); urgent recall 78% does not (100%).
+    These floors are the measured level, so a change that makes generalisation worse fails
+    here. See BENCHMARKS.md for the history of held-out sets."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.92
-    assert report.false_ticket_rate <= 0.027
-    assert report.missed_request_rate <= 0.065
+    assert report.macro_f1 >= 0.96
+    assert report.false_ticket_rate <= 0.005
+    assert report.missed_request_rate <= 0.027
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.94
+    assert report.urgent_recall >= 0.77
