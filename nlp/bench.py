@@ -16,18 +16,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import jieba
 
 from nlp.classifier import classify
 from nlp.cli import rules_from_environment
+from nlp.evaluate import read_tsv
 from nlp.normalize import normalize
 from nlp.rules import Rules
 from nlp.segment import cut as segment_cut
 from nlp.segment import warm_up
+from nlp.train import CORPORA
 
-CORPORA = Path(__file__).resolve().parent.parent / "tests" / "data"
 COLD_START = (
     "import time; t = time.perf_counter(); import nlp; from nlp.cli import rules_from_environment;"
     " r = rules_from_environment(); nlp.classify('3号楼电梯坏了', r);"
@@ -37,13 +37,7 @@ COLD_START = (
 
 def corpus_texts() -> list[str]:
     """Every message text in the corpora."""
-    texts: list[str] = []
-    for path in sorted(CORPORA.glob("*.tsv")):
-        for line in path.read_text(encoding="utf-8").splitlines()[1:]:
-            parts = line.split("\t")
-            if len(parts) >= 2 and parts[1].strip():
-                texts.append(parts[1])
-    return texts
+    return [row.text for path in sorted(CORPORA.glob("*.tsv")) for row in read_tsv(path)[0]]
 
 
 def rate(function: Callable[[str], object], messages: list[str]) -> float:

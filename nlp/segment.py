@@ -30,11 +30,7 @@ _tokenizer: jieba.Tokenizer | None = None
 
 def _cache_path() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    source = Path(
-        jieba.DEFAULT_DICT_NAME
-        if os.path.isabs(jieba.DEFAULT_DICT_NAME)
-        else os.path.join(os.path.dirname(jieba.__file__), jieba.DEFAULT_DICT_NAME)
-    )
+    source = Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME
     try:
         info = source.stat()
         key = f"{CACHE_FORMAT}:{source}:{info.st_size}:{info.st_mtime_ns}"

@@ -94,7 +94,6 @@ class World:
     _next_update_id: int = 1
     _message_ids: dict[int, itertools.count[int]] = field(default_factory=dict)
     _callback_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _started: set[int] = field(default_factory=set)
     # Message ids continue across sandbox restarts, as Telegram's do: the bot's database
     # keys tickets by (chat, message id), so reused ids would look like redelivered updates.
     first_message_id: int = field(default_factory=lambda: int(time.time() * 1000) % 10**12)
@@ -185,8 +184,6 @@ class World:
             self.messages.setdefault(chat_id, [])
         if chat_id not in self.chats:
             raise BotApiError(400, "Bad Request: chat not found")
-        if chat_id == user_id:
-            self._started.add(user_id)
         if reply_to is not None and self.find(chat_id, reply_to) is None:
             reply_to = None
         message = Message(
