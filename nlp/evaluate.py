@@ -3,7 +3,7 @@
 The file has columns ``label`` and ``text`` (a header row naming them, or those two first),
 optionally ``urgent`` (1/true/yes). Prints per-category precision, recall and F1, macro-F1,
 the confusion matrix, the false-ticket rate (none → request), the missed-request rate
-(request → none), urgent recall, and the misclassified rows.
+(request → none), urgent recall and false alarms, and the misclassified rows.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ class Report:
     urgent_recall: float | None
     urgent_total: int
     mistakes: list[tuple[Row, str, bool]] = field(default_factory=list)
+    false_alarms: list[Row] = field(default_factory=list)  # flagged urgent, marked not urgent
+    not_urgent_total: int = 0
 
 
 def read_tsv(path: Path) -> tuple[list[Row], list[str]]:
@@ -82,13 +84,18 @@ def evaluate(rows: list[Row], rules: Rules) -> Report:
     """Classify every row and compare with its label."""
     confusion: Counter[tuple[str, str]] = Counter()
     mistakes: list[tuple[Row, str, bool]] = []
-    urgent_total = urgent_hit = 0
+    urgent_total = urgent_hit = not_urgent_total = 0
+    false_alarms: list[Row] = []
     for row in rows:
         result = classify(row.text, rules)
         confusion[(row.label, result.category)] += 1
         if row.urgent:
             urgent_total += 1
             urgent_hit += result.urgent
+        elif row.urgent is False:
+            not_urgent_total += 1
+            if result.urgent:
+                false_alarms.append(row)
         if result.category != row.label or (row.urgent and not result.urgent):
             mistakes.append((row, result.category, result.urgent))
     precision, recall, f1 = {}, {}, {}
@@ -116,6 +123,8 @@ def evaluate(rows: list[Row], rules: Rules) -> Report:
         urgent_recall=urgent_hit / urgent_total if urgent_total else None,
         urgent_total=urgent_total,
         mistakes=mistakes,
+        false_alarms=false_alarms,
+        not_urgent_total=not_urgent_total,
     )
 
 
@@ -148,11 +157,19 @@ def render(report: Report, show_mistakes: bool = True) -> str:
     ]
     if report.urgent_recall is not None:
         out.append(f"urgent recall: {report.urgent_recall:.2%} of {report.urgent_total}")
+    if report.not_urgent_total:
+        out.append(
+            f"urgent false alarms: {len(report.false_alarms)} of {report.not_urgent_total}"
+            " marked not urgent"
+        )
     if show_mistakes and report.mistakes:
         out += ["", f"misclassified ({len(report.mistakes)}):"]
         for row, predicted, urgent in report.mistakes:
             flag = "" if not row.urgent or urgent else " [urgent missed]"
             out.append(f"  line {row.line}: {row.label} -> {predicted}{flag}\t{row.text}")
+    if show_mistakes and report.false_alarms:
+        out += ["", f"flagged urgent but marked not urgent ({len(report.false_alarms)}):"]
+        out += [f"  line {row.line}: {row.label}\t{row.text}" for row in report.false_alarms]
     return "\n".join(out)
 
 
