@@ -12,11 +12,11 @@ import nlp
 from bot.config import CommunityFile
 from nlp import Rules, classify, normalize, parse_location
 from nlp.classifier import _ADVERB_PREFIX, _Message
-from nlp.evaluate import evaluate, read_tsv
+from nlp.evaluate import Row, evaluate, read_tsv, render
 from nlp.segment import cut
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", "tune", "tune2", "tune3", "tune4", "tune5", "tune6", "tune7", "tune8", "tune9", "tune10")
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 11)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -298,11 +298,13 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
     """Held out until their errors were read; keywords were not tuned on them line by line,
     so they get measured floors rather than the targets."""
     floors = (
-        ("tune4", 0.90, 0.04, 0.07),
+        ("tune4", 0.91, 0.04, 0.05),
         ("tune5", 0.97, 0.041, 0.01),
         ("tune6", 0.98, 0.014, 0.007),
         ("tune7", 0.96, 0.01, 0.01),
         ("tune8", 0.98, 0.014, 0.01),
+        ("tune9", 0.96, 0.005, 0.027),
+        ("tune10", 0.98, 0.005, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -313,15 +315,40 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on. Measured once: macro-F1 0.963, false tickets 0% and missed
-    requests 2.6% meet the issue's targets (0.92, 3%, 5%); urgent recall 78% does not (100%).
-    These floors are the measured level, so a change that makes generalisation worse fails
-    here. See BENCHMARKS.md for the history of held-out sets."""
+    """Never tuned or trained on (the 11th set, 120 messages). Measured once: macro-F1 0.899,
+    false tickets 6.8%, missed requests 7.9%, urgent recall 93%, all short of the issue's
+    targets (0.92, 3%, 5%, 100%). These floors are the measured level, so a change that makes
+    generalisation worse fails here. See BENCHMARKS.md for the history of held-out sets."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.96
-    assert report.false_ticket_rate <= 0.005
-    assert report.missed_request_rate <= 0.027
+    assert report.macro_f1 >= 0.89
+    assert report.false_ticket_rate <= 0.07
+    assert report.missed_request_rate <= 0.08
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.77
+    assert report.urgent_recall >= 0.92
+
+
+def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
+    """78 emergencies told in words the earlier rules did not know (round ten); a few the
+    corpora count as ordinary repairs (a cracked pipe, an overflowing tank) are marked 0."""
+    rows, problems = read_tsv(DATA / "emergencies" / "round10.tsv")
+    assert problems == []
+    assert len(rows) == 78
+    report = evaluate(rows, rules)
+    assert report.urgent_recall == 1.0
+    assert report.false_alarms == []
+    assert report.missed_request_rate == 0.0
+
+
+def test_evaluate_counts_urgent_false_alarms(rules: Rules) -> None:
+    rows = [
+        Row("repair", "3号楼电梯困人了", True, 1),
+        Row("repair", "楼梯扶手松动了，老人扶着怕摔", False, 2),  # a known false alarm
+        Row("repair", "路灯不亮了", False, 3),
+    ]
+    report = evaluate(rows, rules)
+    assert report.urgent_recall == 1.0
+    assert report.not_urgent_total == 2
+    assert [row.line for row in report.false_alarms] == [2]
+    assert "urgent false alarms: 1 of 2 marked not urgent" in render(report)
