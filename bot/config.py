@@ -99,6 +99,7 @@ class _Sla(_Strict):
     reply: Duration
     resolve: _Resolve
     day_end: DayEnd = time(20, 0)
+    confirm: Duration = timedelta(days=1)  # resolved, no rating: closed as 未评价 after this
 
 
 class _Staff(_Strict):
@@ -405,6 +406,7 @@ def _to_directory(parsed: _File) -> Directory:
             Tier.COMPLEX: parsed.sla.resolve.complex,
         },
         day_end=parsed.sla.day_end,
+        confirm=parsed.sla.confirm,
     )
     communities = tuple(
         Community(

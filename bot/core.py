@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.config import CommunityFile
-from bot.ports import Clock, UnitOfWorkFactory
-from bot.services.intake import DirectoryHolder, IntakeService
+from bot.directory import DirectoryHolder
+from bot.ports import Clock, Notifier, UnitOfWorkFactory
+from bot.services.intake import IntakeService
 from bot.services.rules import RuleBook
+from bot.services.scheduler import DeadlineScheduler
 from bot.services.setup import SeedReport, seed_from_file
+from bot.services.tickets import TicketService
 
 
 @dataclass
@@ -20,18 +23,30 @@ class Core:
     directory: DirectoryHolder
     rules: RuleBook
     intake: IntakeService
+    tickets: TicketService
+    scheduler: DeadlineScheduler
 
 
-async def build_core(uows: UnitOfWorkFactory, file: CommunityFile, clock: Clock) -> Core:
-    """Seed the database from the file if needed, then load what the services work from."""
+async def build_core(
+    uows: UnitOfWorkFactory, file: CommunityFile, clock: Clock, notifier: Notifier | None = None
+) -> Core:
+    """Seed the database from the file if needed, then load what the services work from.
+
+    The scheduler is built but not started: the runtime starts it once it can send.
+    """
     report: SeedReport = await seed_from_file(uows, file, clock)
     directory = DirectoryHolder(report.directory)
     rules = RuleBook(uows)
     await rules.reload([c.id for c in report.directory.communities])
+    tickets = TicketService(uows, directory, clock, notifier)
+    scheduler = DeadlineScheduler(uows, tickets, clock)
+    tickets.wake = scheduler.wake
     return Core(
         uows=uows,
         clock=clock,
         directory=directory,
         rules=rules,
-        intake=IntakeService(uows, rules, directory, clock),
+        intake=IntakeService(uows, rules, directory, clock, tickets),
+        tickets=tickets,
+        scheduler=scheduler,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 
-from bot.domain import Role, Tier
+from bot.domain import Role, Stage, Tier
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,15 @@ class SlaPolicy:
     reply: timedelta
     resolve: dict[Tier, timedelta]
     day_end: time
+    confirm: timedelta = timedelta(days=1)
+
+    def window(self, stage: Stage, tier: Tier) -> timedelta:
+        """How long a stage may take."""
+        if stage == Stage.RESOLVE:
+            return self.resolve[tier]
+        return {Stage.UNDERSTAND: self.understand, Stage.PLAN: self.plan, Stage.REPLY: self.reply}[
+            stage
+        ]
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,10 @@ class Directory:
         """The grid with this id (ids come from validated configuration)."""
         return self._grids[grid_id]
 
+    def by_telegram(self, telegram_id: int) -> StaffMember | None:
+        """The staff member with this Telegram user id, if any."""
+        return next((m for m in self.staff if m.telegram_id == telegram_id), None)
+
     def member(self, staff_id: str) -> StaffMember | None:
         """The staff member with this id, if any."""
         return self._staff.get(staff_id)
@@ -120,3 +133,10 @@ class Directory:
     def groups(self) -> tuple[Group, ...]:
         """Every group the bot serves."""
         return tuple(self._groups.values())
+
+
+class DirectoryHolder:
+    """The current organisation snapshot; replaced whole when the database changes."""
+
+    def __init__(self, directory: Directory) -> None:
+        self.current = directory

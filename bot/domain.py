@@ -38,15 +38,69 @@ class Role(StrEnum):
 
 
 class TicketStatus(StrEnum):
-    """Where a ticket is in its life; issue-level transitions live in the SLA service."""
+    """Where a ticket is in its life; the allowed moves are in :data:`TRANSITIONS`."""
 
     NEW = "new"
-    ACCEPTED = "accepted"
-    PLANNED = "planned"
-    RESOLVED = "resolved"
+    ACCEPTED = "accepted"  # 了解情况
+    PLANNED = "planned"  # 商定方案
+    RESOLVED = "resolved"  # 办结, waiting for the resident
     CLOSED = "closed"
+    REOPENED = "reopened"  # the resident was not satisfied; needs accepting again
     CANCELLED = "cancelled"
     MERGED = "merged"
+
+
+OPEN_STATUSES = frozenset(
+    {TicketStatus.NEW, TicketStatus.ACCEPTED, TicketStatus.PLANNED, TicketStatus.REOPENED}
+)
+FINAL_STATUSES = frozenset({TicketStatus.CLOSED, TicketStatus.CANCELLED, TicketStatus.MERGED})
+
+
+class Action(StrEnum):
+    """What can be done to a ticket. ``escalate`` raises the level and keeps the status."""
+
+    ACCEPT = "accept"
+    PLAN = "plan"
+    RESOLVE = "resolve"
+    CLOSE = "close"
+    REOPEN = "reopen"
+    ESCALATE = "escalate"
+    FOLLOW_UP = "follow_up"
+    CANCEL = "cancel"
+    MERGE = "merge"
+
+
+# From which statuses each action may start. A plan may be made straight from new (the
+# assignee learned the facts on the phone): acceptance is recorded on the way.
+TRANSITIONS: dict[Action, frozenset[TicketStatus]] = {
+    Action.ACCEPT: frozenset({TicketStatus.NEW, TicketStatus.REOPENED}),
+    Action.PLAN: OPEN_STATUSES,
+    Action.RESOLVE: frozenset({TicketStatus.ACCEPTED, TicketStatus.PLANNED}),
+    Action.CLOSE: frozenset({TicketStatus.RESOLVED}),
+    Action.REOPEN: frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED}),
+    Action.ESCALATE: OPEN_STATUSES,
+    Action.FOLLOW_UP: OPEN_STATUSES,
+    Action.CANCEL: OPEN_STATUSES,
+    Action.MERGE: OPEN_STATUSES,
+}
+
+
+class Stage(StrEnum):
+    """The 5321 stages, each with its own deadline."""
+
+    UNDERSTAND = "understand"  # accept by report + 5 min
+    PLAN = "plan"  # plan by acceptance + 5 min
+    REPLY = "reply"  # resident told by plan + 5 min (the bot does it when the plan is saved)
+    RESOLVE = "resolve"  # resolved by report + tier time
+
+
+class Colour(StrEnum):
+    """分色预警: how much of the current deadline is used up."""
+
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+    NONE = "none"  # nothing pending
 
 
 @dataclass(frozen=True)
@@ -69,6 +123,35 @@ class Ticket:
     created_at: datetime
     assignee_id: str | None = None
     location: dict[str, str] = field(default_factory=dict)
+    level: int = 0  # 0 first assignee, 1 backup post, 2 community, 3 street
+    accept_due_at: datetime | None = None
+    plan_due_at: datetime | None = None
+    reply_due_at: datetime | None = None
+    resolve_due_at: datetime | None = None
+    accepted_at: datetime | None = None
+    planned_at: datetime | None = None
+    replied_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    plan_text: str = ""
+    follow_up_text: str = ""
+    follow_up_at: datetime | None = None
+    merged_into: int | None = None
+    version: int = 0  # optimistic lock: a save against a stale version is refused
+
+    @property
+    def is_open(self) -> bool:
+        """Whether someone still has to act on it."""
+        return self.status in OPEN_STATUSES
+
+    def due(self, stage: Stage) -> datetime | None:
+        """The deadline of a stage, if it is running."""
+        return {
+            Stage.UNDERSTAND: self.accept_due_at,
+            Stage.PLAN: self.plan_due_at,
+            Stage.REPLY: self.reply_due_at,
+            Stage.RESOLVE: self.resolve_due_at,
+        }[stage]
 
 
 @dataclass(frozen=True)
@@ -89,6 +172,8 @@ class NewTicket:
     created_at: datetime
     assignee_id: str | None
     location: dict[str, str]
+    accept_due_at: datetime | None = None
+    resolve_due_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -114,3 +199,52 @@ class TicketNotFound(DomainError):
 
 class NotAllowed(DomainError):
     """The person may not do this to this ticket."""
+
+
+class IllegalTransition(DomainError):
+    """The ticket is not in a status this action can start from."""
+
+    def __init__(self, ticket_id: int, action: Action, status: TicketStatus) -> None:
+        super().__init__(f"ticket #{ticket_id}: cannot {action.value} when {status.value}")
+        self.ticket_id = ticket_id
+        self.action = action
+        self.status = status
+
+
+class AtTopLevel(DomainError):
+    """Escalation asked for where nobody stands above."""
+
+
+class StaleTicket(DomainError):
+    """Someone else changed the ticket between reading and saving it; retry."""
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A durable deadline action: remind or breach a stage, ask at day end, auto-close."""
+
+    id: int
+    ticket_id: int
+    kind: str  # "remind" | "breach" | "day_end" | "autoclose"
+    stage: str  # a Stage value for remind/breach, "" otherwise
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline button: its label and the data it sends back."""
+
+    label: str
+    data: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message the core wants sent; the edge delivers it (and, later, an outbox)."""
+
+    chat_id: int
+    text: str
+    reply_to: int | None = None
+    buttons: tuple[Button, ...] = ()
+    ticket_id: int | None = None
+    kind: str = ""  # what it is, for logs and for acting on delivery (e.g. "plan_to_resident")

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 from bot.directory import Directory
-from bot.domain import NewTicket, Ticket, TicketEvent
+from bot.domain import NewTicket, Notice, Ticket, TicketEvent, Timer
 
 
 class Clock(Protocol):
@@ -34,6 +34,10 @@ class TicketRepository(Protocol):
         """The ticket opened from this message, if any."""
         ...
 
+    async def save(self, ticket: Ticket, at: datetime) -> Ticket:
+        """Write the lifecycle fields; raises StaleTicket if it changed since it was read."""
+        ...
+
     async def add_event(
         self,
         ticket_id: int,
@@ -50,6 +54,48 @@ class TicketRepository(Protocol):
 
     async def events(self, ticket_id: int) -> list[TicketEvent]:
         """The ticket's history, oldest first."""
+        ...
+
+
+class TimerRepository(Protocol):
+    """Durable deadline actions (remind, breach, day_end, autoclose)."""
+
+    async def add(self, ticket_id: int, kind: str, stage: str, due_at: datetime) -> None:
+        """Schedule one action."""
+        ...
+
+    async def cancel(
+        self, ticket_id: int, at: datetime, stages: Iterable[str] = (), kinds: Iterable[str] = ()
+    ) -> None:
+        """Drop pending actions of a ticket for these stages or of these kinds."""
+        ...
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending action falls due."""
+        ...
+
+    async def due(self, now: datetime, limit: int) -> list[Timer]:
+        """Pending actions due by ``now``, earliest first."""
+        ...
+
+    async def pending(self, ticket_id: int) -> list[Timer]:
+        """A ticket's pending actions."""
+        ...
+
+    async def finish(self, timer_id: int, at: datetime, outcome: str) -> bool:
+        """Mark an action done; False if someone else already did."""
+        ...
+
+    async def set_outcome(self, timer_id: int, outcome: str) -> None:
+        """Record what firing a claimed action did."""
+        ...
+
+
+class Notifier(Protocol):
+    """Delivers what the core wants said (Telegram in production, a list in tests)."""
+
+    async def deliver(self, notice: Notice) -> bool:
+        """Send one message; False when it could not be delivered (the reason is logged)."""
         ...
 
 
@@ -103,6 +149,9 @@ class UnitOfWork(Protocol):
 
     @property
     def keywords(self) -> KeywordRepository: ...
+
+    @property
+    def timers(self) -> TimerRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

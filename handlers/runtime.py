@@ -27,6 +27,7 @@ from bot.ports import Clock
 from bot.settings import Settings
 from handlers import telegram as telegram_handlers
 from handlers.telegram.deps import CORE_KEY
+from handlers.telegram.notifier import TelegramNotifier
 from sandbox.server import SANDBOX_TOKEN, SandboxServer
 from storage.db import create_engine, migrate, session_factory
 from storage.uow import SqlUnitOfWorkFactory
@@ -105,6 +106,8 @@ class Runtime:
         except BaseException:
             await self._cleanup(engine, web_runner)
             raise
+        core.tickets.notifier = TelegramNotifier(application.bot)
+        core.scheduler.start()  # acts at once on whatever fell due while the bot was down
         self._parts = _Parts(engine, core, application, web_runner, sandbox, web_url)
         if web_url:
             logger.info(
@@ -191,6 +194,7 @@ class Runtime:
         if parts is None:
             return
         application = parts.application
+        await parts.core.scheduler.stop()
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
         if application.running:

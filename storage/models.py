@@ -141,6 +141,8 @@ class TicketRow(Base):
         UniqueConstraint("chat_id", "message_id", name="uq_tickets_chat_message"),
         Index("ix_tickets_status_created", "status", "created_at"),
         Index("ix_tickets_community_created", "community_id", "created_at"),
+        Index("ix_tickets_status_accept_due", "status", "accept_due_at"),
+        Index("ix_tickets_assignee_status", "assignee_id", "status"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     community_id: Mapped[str] = mapped_column(String(64))
@@ -159,6 +161,22 @@ class TicketRow(Base):
     location: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The 5321 deadlines and when each stage was met (revision 0002).
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    accept_due_at: Mapped[datetime | None]
+    plan_due_at: Mapped[datetime | None]
+    reply_due_at: Mapped[datetime | None]
+    resolve_due_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    planned_at: Mapped[datetime | None]
+    replied_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    plan_text: Mapped[str] = mapped_column(Text, default="")
+    follow_up_text: Mapped[str] = mapped_column(Text, default="")
+    follow_up_at: Mapped[datetime | None]
+    merged_into: Mapped[int | None] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class TicketEventRow(Base):
@@ -173,3 +191,19 @@ class TicketEventRow(Base):
     from_status: Mapped[str | None] = mapped_column(String(20))
     to_status: Mapped[str | None] = mapped_column(String(20))
     note: Mapped[str] = mapped_column(Text, default="")
+
+
+class TimerRow(Base):
+    """A durable deadline action. The scheduler sleeps until the earliest unfired one."""
+
+    __tablename__ = "timers"
+    __table_args__ = (Index("ix_timers_pending_due", "fired_at", "due_at"),)
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(20))
+    stage: Mapped[str] = mapped_column(String(20), default="")
+    due_at: Mapped[datetime]
+    fired_at: Mapped[datetime | None]
+    outcome: Mapped[str] = mapped_column(String(40), default="")  # done, skipped, cancelled

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory import Community, Directory, Grid, Group, SlaPolicy, StaffMember, Street
-from bot.domain import Category, NewTicket, Role, Ticket, TicketEvent, TicketStatus, Tier
+from bot.domain import (
+    Category,
+    NewTicket,
+    Role,
+    StaleTicket,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    Tier,
+    Timer,
+)
 from storage.models import (
     CommunityRow,
     GridRow,
@@ -20,6 +31,7 @@ from storage.models import (
     StaffRow,
     TicketEventRow,
     TicketRow,
+    TimerRow,
 )
 
 DISTRICT = "*"
@@ -43,7 +55,44 @@ def _ticket(row: TicketRow) -> Ticket:
         created_at=row.created_at,
         assignee_id=row.assignee_id,
         location=dict(row.location or {}),
+        level=row.level,
+        accept_due_at=row.accept_due_at,
+        plan_due_at=row.plan_due_at,
+        reply_due_at=row.reply_due_at,
+        resolve_due_at=row.resolve_due_at,
+        accepted_at=row.accepted_at,
+        planned_at=row.planned_at,
+        replied_at=row.replied_at,
+        resolved_at=row.resolved_at,
+        closed_at=row.closed_at,
+        plan_text=row.plan_text,
+        follow_up_text=row.follow_up_text,
+        follow_up_at=row.follow_up_at,
+        merged_into=row.merged_into,
+        version=row.version,
     )
+
+
+# What a lifecycle step may change; everything else about a ticket is fixed at intake.
+_MUTABLE = (
+    "status",
+    "tier",
+    "assignee_id",
+    "level",
+    "accept_due_at",
+    "plan_due_at",
+    "reply_due_at",
+    "resolve_due_at",
+    "accepted_at",
+    "planned_at",
+    "replied_at",
+    "resolved_at",
+    "closed_at",
+    "plan_text",
+    "follow_up_text",
+    "follow_up_at",
+    "merged_into",
+)
 
 
 class SqlTicketRepository:
@@ -71,6 +120,12 @@ class SqlTicketRepository:
             location=dict(ticket.location),
             created_at=ticket.created_at,
             updated_at=ticket.created_at,
+            level=0,
+            accept_due_at=ticket.accept_due_at,
+            resolve_due_at=ticket.resolve_due_at,
+            plan_text="",
+            follow_up_text="",
+            version=0,
         )
         self.session.add(row)
         await self.session.flush()
@@ -80,6 +135,21 @@ class SqlTicketRepository:
         """The ticket with this number."""
         row = await self.session.get(TicketRow, ticket_id)
         return _ticket(row) if row else None
+
+    async def save(self, ticket: Ticket, at: datetime) -> Ticket:
+        """Write the lifecycle fields of ``ticket`` if nobody saved it since it was read."""
+        values: dict[str, Any] = {name: getattr(ticket, name) for name in _MUTABLE}
+        for name in ("status", "tier"):
+            values[name] = values[name].value
+        result = await self.session.execute(
+            update(TicketRow)
+            .where(TicketRow.id == ticket.id, TicketRow.version == ticket.version)
+            .values(**values, updated_at=at, version=ticket.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise StaleTicket(f"ticket #{ticket.id} changed meanwhile")
+        return replace(ticket, version=ticket.version + 1)
 
     async def by_message(self, chat_id: int, message_id: int) -> Ticket | None:
         """The ticket opened from this message."""
@@ -142,6 +212,7 @@ def _sla_to_json(sla: SlaPolicy) -> dict[str, Any]:
         "reply": sla.reply.total_seconds(),
         "resolve": {tier.value: d.total_seconds() for tier, d in sla.resolve.items()},
         "day_end": sla.day_end.strftime("%H:%M"),
+        "confirm": sla.confirm.total_seconds(),
     }
 
 
@@ -153,6 +224,7 @@ def _sla_from_json(data: dict[str, Any]) -> SlaPolicy:
         reply=timedelta(seconds=data["reply"]),
         resolve={Tier(k): timedelta(seconds=v) for k, v in data["resolve"].items()},
         day_end=time(hours, minutes),
+        confirm=timedelta(seconds=data.get("confirm", 86400)),
     )
 
 
@@ -332,3 +404,76 @@ class SqlKeywordRepository:
             if row.enabled:
                 table.setdefault(category, {})[word] = row.weight
         return table
+
+
+def _timer(row: TimerRow) -> Timer:
+    return Timer(row.id, row.ticket_id, row.kind, row.stage, row.due_at)
+
+
+class SqlTimerRepository:
+    """Durable deadline actions; pending ones have no ``fired_at``."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, ticket_id: int, kind: str, stage: str, due_at: datetime) -> None:
+        """Schedule one action."""
+        self.session.add(
+            TimerRow(ticket_id=ticket_id, kind=kind, stage=stage, due_at=due_at, outcome="")
+        )
+
+    async def cancel(
+        self, ticket_id: int, at: datetime, stages: Iterable[str] = (), kinds: Iterable[str] = ()
+    ) -> None:
+        """Drop the pending actions of a ticket for these stages or of these kinds."""
+        condition = or_(TimerRow.stage.in_(list(stages)), TimerRow.kind.in_(list(kinds)))
+        await self.session.execute(
+            update(TimerRow)
+            .where(TimerRow.ticket_id == ticket_id, TimerRow.fired_at.is_(None), condition)
+            .values(fired_at=at, outcome="cancelled")
+            .execution_options(synchronize_session=False)
+        )
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending action falls due."""
+        return await self.session.scalar(
+            select(func.min(TimerRow.due_at)).where(TimerRow.fired_at.is_(None))
+        )
+
+    async def due(self, now: datetime, limit: int) -> list[Timer]:
+        """Pending actions due by ``now``, earliest first."""
+        rows = await self.session.scalars(
+            select(TimerRow)
+            .where(TimerRow.fired_at.is_(None), TimerRow.due_at <= now)
+            .order_by(TimerRow.due_at, TimerRow.id)
+            .limit(limit)
+        )
+        return [_timer(r) for r in rows]
+
+    async def pending(self, ticket_id: int) -> list[Timer]:
+        """A ticket's pending actions, earliest first."""
+        rows = await self.session.scalars(
+            select(TimerRow)
+            .where(TimerRow.ticket_id == ticket_id, TimerRow.fired_at.is_(None))
+            .order_by(TimerRow.due_at, TimerRow.id)
+        )
+        return [_timer(r) for r in rows]
+
+    async def set_outcome(self, timer_id: int, outcome: str) -> None:
+        """Record what firing a claimed action did."""
+        await self.session.execute(
+            update(TimerRow)
+            .where(TimerRow.id == timer_id)
+            .values(outcome=outcome)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def finish(self, timer_id: int, at: datetime, outcome: str) -> bool:
+        """Mark an action done; False if it was already done or cancelled meanwhile."""
+        result = await self.session.execute(
+            update(TimerRow)
+            .where(TimerRow.id == timer_id, TimerRow.fired_at.is_(None))
+            .values(fired_at=at, outcome=outcome)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]

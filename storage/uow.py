@@ -7,7 +7,12 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage.repositories import SqlDirectoryRepository, SqlKeywordRepository, SqlTicketRepository
+from storage.repositories import (
+    SqlDirectoryRepository,
+    SqlKeywordRepository,
+    SqlTicketRepository,
+    SqlTimerRepository,
+)
 
 
 class SqlUnitOfWork:
@@ -16,6 +21,7 @@ class SqlUnitOfWork:
     tickets: SqlTicketRepository
     directory: SqlDirectoryRepository
     keywords: SqlKeywordRepository
+    timers: SqlTimerRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -26,6 +32,7 @@ class SqlUnitOfWork:
         self.tickets = SqlTicketRepository(self._session)
         self.directory = SqlDirectoryRepository(self._session)
         self.keywords = SqlKeywordRepository(self._session)
+        self.timers = SqlTimerRepository(self._session)
         return self
 
     async def __aexit__(

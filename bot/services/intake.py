@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.directory import Directory
-from bot.domain import Category, NewTicket, Ticket, Tier
+from bot.directory import DirectoryHolder
+from bot.domain import Category, NewTicket, Notice, Ticket, Tier
 from bot.ports import Clock, UnitOfWorkFactory
 from bot.services.routing import route
 from bot.services.rules import RuleBook
+from bot.services.tickets import TicketService
 from bot.texts import residents
 
 logger = logging.getLogger(__name__)
@@ -54,25 +55,25 @@ class IntakeResult:
     outcome: Outcome
     ticket: Ticket | None = None
     reply: str | None = None
-
-
-class DirectoryHolder:
-    """The current organisation snapshot; replaced whole when the database changes."""
-
-    def __init__(self, directory: Directory) -> None:
-        self.current = directory
+    notices: tuple[Notice, ...] = ()  # staff pings, sent after the reply
 
 
 class IntakeService:
     """Classifies group messages and opens tickets for requests."""
 
     def __init__(
-        self, uows: UnitOfWorkFactory, rules: RuleBook, directory: DirectoryHolder, clock: Clock
+        self,
+        uows: UnitOfWorkFactory,
+        rules: RuleBook,
+        directory: DirectoryHolder,
+        clock: Clock,
+        tickets: TicketService,
     ) -> None:
         self._uows = uows
         self._rules = rules
         self._directory = directory
         self._clock = clock
+        self._tickets = tickets
 
     async def receive_group_message(self, message: IncomingMessage) -> IntakeResult:
         """Handle one group message. Idempotent per (chat, message id)."""
@@ -91,6 +92,7 @@ class IntakeService:
                 # Telegram redelivered the update, or we crashed before confirming it.
                 return IntakeResult(Outcome.DUPLICATE, existing)
             now = self._clock.now()
+            tier = Tier(result.tier)
             ticket = await uow.tickets.add(
                 NewTicket(
                     community_id=group.community_id,
@@ -103,10 +105,12 @@ class IntakeService:
                     category=category,
                     confidence=result.confidence,
                     urgent=result.urgent,
-                    tier=Tier(result.tier),
+                    tier=tier,
                     created_at=now,
                     assignee_id=where.assignee.id if where.assignee else None,
                     location=result.location,
+                    accept_due_at=now + directory.sla.understand,
+                    resolve_due_at=now + directory.sla.resolve[tier],
                 )
             )
             evidence = ", ".join(f"{e.word}({e.rule})" for e in result.evidence)
@@ -128,7 +132,9 @@ class IntakeService:
                 to_status="new",
                 note=where.reason,
             )
+            notices = await self._tickets.arm_new(uow, ticket, now)
             await uow.commit()
+        self._tickets.wake()
         logger.info(
             "ticket #%d opened: %s in %s, assignee %s (%s)",
             ticket.id,
@@ -145,4 +151,4 @@ class IntakeService:
             assignee=where.assignee,
             promise=directory.sla.understand,
         )
-        return IntakeResult(Outcome.OPENED, ticket, reply)
+        return IntakeResult(Outcome.OPENED, ticket, reply, tuple(notices))

@@ -76,3 +76,29 @@ HELP = (
     "• 我会回复工单号，并通知网格员或物业；\n"
     "• 请不要在群里发手机号、身份证号等个人信息。"
 )
+
+
+def accepted(ticket_id: int, who: StaffMember | None) -> str:
+    """The assignee has taken the ticket."""
+    return f"#{ticket_id} {_who(who)}已接单，正在了解情况。"
+
+
+def planned(ticket_id: int, plan: str, expected: str) -> str:
+    """The plan, told the moment it is saved (5分钟回复居民)."""
+    return f"#{ticket_id} 处理方案：{plan}。预计{expected}前处理完。"
+
+
+def resolved(ticket_id: int, note: str) -> str:
+    """The assignee says it is done; the resident's confirmation comes next."""
+    detail = f"：{note}" if note else ""
+    return f"#{ticket_id} 已办结{detail}。如仍有问题请回复本条消息。"
+
+
+def follow_up(ticket_id: int, plan: str) -> str:
+    """Not solved today: what happens next (不能当天解决的告知居民后续解决方案)."""
+    return f"#{ticket_id} 今天暂时无法处理完毕，后续安排：{plan}。我们会持续跟进。"
+
+
+def escalated(ticket_id: int) -> str:
+    """The ticket went up a level; the resident hears it is still being chased."""
+    return f"#{ticket_id} 已上报上级协调处理，请您放心。"

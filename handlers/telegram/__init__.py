@@ -7,6 +7,7 @@ import logging
 from telegram import Update
 from telegram.ext import (
     Application,
+    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     MessageHandler,
@@ -14,7 +15,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers.telegram import prefilters, residents
+from handlers.telegram import prefilters, residents, workers
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +27,15 @@ def register(application: Application) -> None:
     application.add_handler(TypeHandler(Update, prefilters.prefilter), group=PREFILTER_GROUP)
     # Commands before plain text, so "/start" in a private chat is never read as a request.
     application.add_handler(CommandHandler("start", residents.on_start, filters.ChatType.PRIVATE))
+    # Staff commands work in private chat only: ticket details do not belong in a group.
+    private = filters.ChatType.PRIVATE
+    application.add_handler(CommandHandler("accept", workers.on_accept, private))
+    application.add_handler(CommandHandler("plan", workers.on_plan, private))
+    application.add_handler(CommandHandler("resolve", workers.on_resolve, private))
+    application.add_handler(CommandHandler("escalate", workers.on_escalate, private))
+    application.add_handler(CommandHandler("followup", workers.on_follow_up, private))
+    application.add_handler(CommandHandler("staffhelp", workers.on_staff_help, private))
+    application.add_handler(CallbackQueryHandler(workers.on_button, pattern=r"^t:"))
     application.add_handler(CommandHandler("help", residents.on_help))
     application.add_handler(
         MessageHandler(

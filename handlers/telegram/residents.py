@@ -33,6 +33,8 @@ async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     )
     if result.outcome is Outcome.OPENED and result.reply:
         await message.reply_text(result.reply, do_quote=True)
+        # The resident hears first; then the assignee (and, if urgent, the community).
+        await core(context).tickets.send(list(result.notices))
 
 
 async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

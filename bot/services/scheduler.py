@@ -1,0 +1,121 @@
+"""One task that sleeps until the earliest deadline and acts on it.
+
+No polling interval: the loop asks the database for the earliest pending timer, sleeps until
+then, and is woken early when a step schedules something sooner. After a restart the first
+pass acts at once on everything that fell due while the bot was down. The deadlines themselves
+live only in the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from bot.ports import Clock, UnitOfWorkFactory
+from bot.services.tickets import TicketService
+
+logger = logging.getLogger(__name__)
+
+BATCH = 200
+IDLE_RECHECK = 3600.0  # with nothing pending, look again hourly (a safety net, not a poll)
+
+
+class DeadlineScheduler:
+    """Fires due timers through the ticket service."""
+
+    def __init__(
+        self,
+        uows: UnitOfWorkFactory,
+        tickets: TicketService,
+        clock: Clock,
+        on_fired: Callable[[datetime, datetime, str], None] | None = None,
+    ) -> None:
+        self._uows = uows
+        self._tickets = tickets
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._on_fired = on_fired  # (due, fired, outcome): for lateness figures
+        self.fired = 0
+
+    def wake(self) -> None:
+        """Something was scheduled: re-read the earliest deadline."""
+        self._wake.set()
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending timer falls due."""
+        async with self._uows() as uow:
+            return await uow.timers.next_due()
+
+    async def run_due(self) -> int:
+        """Act on every timer due now, earliest first; return how many were handled."""
+        handled = 0
+        while True:
+            now = self._clock.now()
+            async with self._uows() as uow:
+                batch = await uow.timers.due(now, BATCH)
+            if not batch:
+                return handled
+            for timer in batch:
+                try:
+                    outcome = await self._tickets.fire(timer)
+                except Exception:  # one bad ticket must not stop every other deadline
+                    logger.exception("timer %d of ticket #%d failed", timer.id, timer.ticket_id)
+                    outcome = "failed"
+                    await self._give_up(timer.id, outcome)
+                handled += 1
+                self.fired += 1
+                if self._on_fired is not None:
+                    self._on_fired(timer.due_at, self._clock.now(), outcome)
+                logger.debug(
+                    "timer %s/%s of ticket #%d: %s",
+                    timer.kind,
+                    timer.stage,
+                    timer.ticket_id,
+                    outcome,
+                )
+
+    async def _give_up(self, timer_id: int, outcome: str) -> None:
+        try:
+            async with self._uows() as uow:
+                await uow.timers.finish(timer_id, self._clock.now(), outcome)
+                await uow.commit()
+        except Exception:
+            logger.exception("could not mark timer %d as failed", timer_id)
+
+    async def run(self) -> None:
+        """The loop: act on what is due, then sleep until the next deadline or a wake-up."""
+        logger.info("deadline scheduler started")
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_due()
+                due = await self.next_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("deadline scheduler pass failed; retrying in 1 s")
+                due = None
+                await asyncio.sleep(1.0)
+            delay = IDLE_RECHECK
+            if due is not None:
+                delay = max(0.0, (due - self._clock.now()).total_seconds())
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    def start(self) -> None:
+        """Run the loop as a background task."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name="deadline-scheduler")
+
+    async def stop(self) -> None:
+        """Cancel the loop and wait for it to finish."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

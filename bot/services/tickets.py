@@ -1,0 +1,650 @@
+"""The ticket lifecycle and its 5321 deadlines (全时跟踪、全程记录、全线存查).
+
+Every step runs in one transaction: the ticket's fields, an event in its history and the
+durable timers change together. What must be said afterwards comes back as notices, delivered
+after the commit. A step that loses a race with another (the scheduler escalating while the
+assignee presses 接单) is retried on fresh data, so neither change is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from bot.directory import Directory, DirectoryHolder, StaffMember
+from bot.domain import (
+    TRANSITIONS,
+    Action,
+    AtTopLevel,
+    IllegalTransition,
+    NotAllowed,
+    Notice,
+    Stage,
+    StaleTicket,
+    Ticket,
+    TicketNotFound,
+    TicketStatus,
+    Tier,
+    Timer,
+)
+from bot.ports import Clock, Notifier, UnitOfWork, UnitOfWorkFactory
+from bot.services import sla
+from bot.texts import residents, staff
+
+logger = logging.getLogger(__name__)
+
+ATTEMPTS = 5
+BOT = "bot"
+MAX_NOTE = 500
+PLAN_TO_RESIDENT = "plan_to_resident"
+
+Step = Callable[[UnitOfWork, Ticket, datetime], Awaitable[tuple[Ticket, list[Notice]]]]
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting: a staff member, the resident who reported, or the bot itself."""
+
+    label: str  # stored in the history: "staff:wang", "resident:5000001", "bot"
+    staff: StaffMember | None = None
+    resident_id: int | None = None
+
+
+BOT_ACTOR = Actor(BOT)
+
+
+def staff_actor(member: StaffMember) -> Actor:
+    """An actor for a staff member."""
+    return Actor(f"staff:{member.id}", staff=member)
+
+
+def resident_actor(user_id: int) -> Actor:
+    """An actor for a resident."""
+    return Actor(f"resident:{user_id}", resident_id=user_id)
+
+
+class TicketService:
+    """Moves tickets through their life and keeps their deadlines."""
+
+    def __init__(
+        self,
+        uows: UnitOfWorkFactory,
+        directory: DirectoryHolder,
+        clock: Clock,
+        notifier: Notifier | None = None,
+        wake: Callable[[], None] | None = None,
+    ) -> None:
+        self._uows = uows
+        self._directory = directory
+        self._clock = clock
+        self.notifier = notifier
+        self.wake = wake or (lambda: None)
+
+    @property
+    def directory(self) -> Directory:
+        """The current organisation snapshot."""
+        return self._directory.current
+
+    # -- opening -------------------------------------------------------------------------
+
+    async def arm_new(self, uow: UnitOfWork, ticket: Ticket, now: datetime) -> list[Notice]:
+        """Schedule a fresh ticket's timers (inside intake's transaction); return the pings."""
+        policy = self.directory.sla
+        for stage in (Stage.UNDERSTAND, Stage.RESOLVE):
+            due = ticket.due(stage)
+            assert due is not None, "intake sets both deadlines"
+            await self._arm(uow, ticket, stage, due, now)
+        day_end = sla.next_day_end(now, policy.day_end, self.directory.timezone)
+        await uow.timers.add(ticket.id, "day_end", "", day_end)
+        notices = self._pings(ticket, now, staff.new_ticket_headline(ticket.urgent, False))
+        if ticket.urgent:
+            # Emergencies reach the community at once, not after a missed deadline.
+            community = [
+                m
+                for rung in sla.ladder(self.directory, ticket)
+                if rung.number == 2
+                for m in rung.staff
+                if m.id != ticket.assignee_id
+            ]
+            notices += self._pings(ticket, now, staff.new_ticket_headline(True, True), community)
+        return notices
+
+    # -- staff and resident actions ------------------------------------------------------
+
+    async def accept(self, ticket_id: int, actor: Actor) -> Ticket:
+        """接单: the assignee takes the ticket and starts learning the facts."""
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.ACCEPT, actor)
+            return await self._accept(uow, ticket, now, actor)
+
+        return await self._run(ticket_id, step)
+
+    async def plan(self, ticket_id: int, actor: Actor, tier: Tier, text: str) -> Ticket:
+        """处理方案: the tier and one line of plan; the resident is told at once."""
+        text = _note(text)
+        if not text:
+            raise ValueError("plan text is empty")
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.PLAN, actor)
+            notices: list[Notice] = []
+            if ticket.status in (TicketStatus.NEW, TicketStatus.REOPENED):
+                ticket, notices = await self._accept(uow, ticket, now, actor)
+            policy = self.directory.sla
+            resolve_due = ticket.created_at + policy.resolve[tier]
+            if ticket.status == TicketStatus.PLANNED:
+                # A revised plan keeps the resolve clock where escalation left it, unless
+                # the new tier gives more time from the report.
+                resolve_due = max(resolve_due, ticket.resolve_due_at or resolve_due)
+            reply_due = now + policy.reply
+            before = ticket.status
+            ticket = replace(
+                ticket,
+                status=TicketStatus.PLANNED,
+                tier=tier,
+                plan_text=text,
+                planned_at=ticket.planned_at or now,
+                plan_due_at=None,
+                reply_due_at=reply_due,
+                replied_at=None,
+                resolve_due_at=resolve_due,
+            )
+            ticket = await uow.tickets.save(ticket, now)
+            await uow.timers.cancel(ticket.id, now, stages=(Stage.PLAN, Stage.REPLY, Stage.RESOLVE))
+            await self._arm(uow, ticket, Stage.REPLY, reply_due, now)
+            await self._arm(uow, ticket, Stage.RESOLVE, resolve_due, now)
+            await self._event(
+                uow,
+                ticket,
+                now,
+                actor,
+                "planned",
+                before=before,
+                note=f"{staff.TIER_NAME[tier]}：{text}",
+            )
+            expected = staff.clock_time(resolve_due, self.directory.timezone, policy.resolve[tier])
+            notices.append(
+                self._to_resident(
+                    ticket, residents.planned(ticket.id, text, expected), PLAN_TO_RESIDENT
+                )
+            )
+            return ticket, notices
+
+        return await self._run(ticket_id, step)
+
+    async def resolve(self, ticket_id: int, actor: Actor, note: str = "") -> Ticket:
+        """办结: done; the resident is told and has ``confirm`` time to rate it."""
+        note = _note(note)
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.RESOLVE, actor)
+            before = ticket.status
+            ticket = await uow.tickets.save(
+                replace(ticket, status=TicketStatus.RESOLVED, resolved_at=now), now
+            )
+            await uow.timers.cancel(
+                ticket.id, now, stages=[s.value for s in Stage], kinds=("day_end",)
+            )
+            await uow.timers.add(ticket.id, "autoclose", "", now + self.directory.sla.confirm)
+            await self._event(uow, ticket, now, actor, "resolved", before=before, note=note)
+            return ticket, [self._to_resident(ticket, residents.resolved(ticket.id, note))]
+
+        return await self._run(ticket_id, step)
+
+    async def close(self, ticket_id: int, actor: Actor, note: str = "") -> Ticket:
+        """Closed: the resident confirmed, or nobody answered within ``confirm``."""
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.CLOSE, actor)
+            ticket = await uow.tickets.save(
+                replace(ticket, status=TicketStatus.CLOSED, closed_at=now), now
+            )
+            await uow.timers.cancel(ticket.id, now, kinds=("autoclose",))
+            await self._event(
+                uow, ticket, now, actor, "closed", before=TicketStatus.RESOLVED, note=note
+            )
+            return ticket, []
+
+        return await self._run(ticket_id, step)
+
+    async def reopen(self, ticket_id: int, actor: Actor, reason: str) -> Ticket:
+        """Unsatisfied: back to work one level up, with fresh deadlines from now."""
+        reason = _note(reason) or "居民不满意"
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.REOPEN, actor)
+            before = ticket.status
+            policy = self.directory.sla
+            ticket = replace(
+                ticket,
+                status=TicketStatus.REOPENED,
+                resolved_at=None,
+                closed_at=None,
+                accepted_at=None,
+                planned_at=None,
+                replied_at=None,
+                plan_due_at=None,
+                reply_due_at=None,
+                accept_due_at=now + policy.understand,
+                resolve_due_at=now + policy.resolve[ticket.tier],
+            )
+            ticket = await uow.tickets.save(ticket, now)
+            await uow.timers.cancel(ticket.id, now, kinds=("autoclose",))
+            await self._event(uow, ticket, now, actor, "reopened", before=before, note=reason)
+            ticket, notices = await self._climb(uow, ticket, now, actor, reason=reason, rearm=False)
+            await self._arm(uow, ticket, Stage.UNDERSTAND, ticket.accept_due_at, now)
+            await self._arm(uow, ticket, Stage.RESOLVE, ticket.resolve_due_at, now)
+            day_end = sla.next_day_end(now, policy.day_end, self.directory.timezone)
+            await uow.timers.add(ticket.id, "day_end", "", day_end)
+            notices.append(self._to_resident(ticket, residents.escalated(ticket.id)))
+            return ticket, notices
+
+        return await self._run(ticket_id, step)
+
+    async def escalate(self, ticket_id: int, actor: Actor, reason: str) -> Ticket:
+        """上报: the assignee cannot solve it (无力解决); it goes one level up."""
+        reason = _note(reason) or "无力解决"
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.ESCALATE, actor)
+            if sla.next_level(self.directory, ticket) is None:
+                raise AtTopLevel(f"ticket #{ticket.id} is already at the top level")
+            return await self._climb(uow, ticket, now, actor, reason=f"手动上报：{reason}")
+
+        return await self._run(ticket_id, step)
+
+    async def follow_up(self, ticket_id: int, actor: Actor, text: str) -> Ticket:
+        """后续解决方案: not solved today; the resident is told what happens next."""
+        text = _note(text)
+        if not text:
+            raise ValueError("follow-up text is empty")
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.FOLLOW_UP, actor)
+            ticket = await uow.tickets.save(
+                replace(ticket, follow_up_text=text, follow_up_at=now), now
+            )
+            await self._event(uow, ticket, now, actor, "follow_up", before=ticket.status, note=text)
+            return ticket, [self._to_resident(ticket, residents.follow_up(ticket.id, text))]
+
+        return await self._run(ticket_id, step)
+
+    async def cancel(self, ticket_id: int, actor: Actor, note: str = "") -> Ticket:
+        """The resident withdrew ("不用了"), or staff cancelled a mistaken ticket."""
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.CANCEL, actor)
+            before = ticket.status
+            ticket = await uow.tickets.save(
+                replace(ticket, status=TicketStatus.CANCELLED, closed_at=now), now
+            )
+            await uow.timers.cancel(
+                ticket.id, now, stages=[s.value for s in Stage], kinds=("day_end", "autoclose")
+            )
+            await self._event(uow, ticket, now, actor, "cancelled", before=before, note=_note(note))
+            return ticket, []
+
+        return await self._run(ticket_id, step)
+
+    async def merge(self, ticket_id: int, into: int, actor: Actor) -> Ticket:
+        """A duplicate of another open ticket; it stops its own clocks."""
+        if into == ticket_id:
+            raise NotAllowed("a ticket cannot be merged into itself")
+        async with self._uows() as uow:
+            target = await uow.tickets.get(into)
+        if target is None:
+            raise TicketNotFound(f"ticket #{into} not found")
+        if not target.is_open:
+            raise IllegalTransition(into, Action.MERGE, target.status)
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.MERGE, actor)
+            before = ticket.status
+            ticket = await uow.tickets.save(
+                replace(ticket, status=TicketStatus.MERGED, merged_into=into, closed_at=now), now
+            )
+            await uow.timers.cancel(
+                ticket.id, now, stages=[s.value for s in Stage], kinds=("day_end", "autoclose")
+            )
+            await self._event(
+                uow, ticket, now, actor, "merged", before=before, note=f"并入 #{into}"
+            )
+            return ticket, []
+
+        return await self._run(ticket_id, step)
+
+    async def delivered(self, notice: Notice, ok: bool) -> None:
+        """Told after a notice was sent; a plan that reached the resident meets the reply stage."""
+        if not ok or notice.kind != PLAN_TO_RESIDENT or notice.ticket_id is None:
+            return
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            if ticket.status != TicketStatus.PLANNED or ticket.replied_at is not None:
+                return ticket, []
+            ticket = await uow.tickets.save(replace(ticket, replied_at=now), now)
+            await uow.timers.cancel(ticket.id, now, stages=(Stage.REPLY,))
+            await self._event(uow, ticket, now, BOT_ACTOR, "replied", before=ticket.status, note="")
+            return ticket, []
+
+        await self._run(notice.ticket_id, step)
+
+    # -- what the scheduler calls --------------------------------------------------------
+
+    async def fire(self, timer: Timer) -> str:
+        """Act on one due timer; returns what was done (stored with the timer)."""
+        outcome = "skipped"
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            nonlocal outcome
+            # Claim it first, so that re-arming the stage below does not cancel it.
+            if not await uow.timers.finish(timer.id, now, "firing"):
+                raise _AlreadyDone  # another worker fired it first: undo this attempt
+            outcome, result, notices = await self._fire(uow, ticket, timer, now)
+            await uow.timers.set_outcome(timer.id, outcome)
+            return result, notices
+
+        try:
+            await self._run(timer.ticket_id, step)
+        except _AlreadyDone:
+            return "already done"
+        except TicketNotFound:
+            async with self._uows() as uow:
+                await uow.timers.finish(timer.id, self._clock.now(), "no ticket")
+                await uow.commit()
+            return "no ticket"
+        return outcome
+
+    async def _fire(
+        self, uow: UnitOfWork, ticket: Ticket, timer: Timer, now: datetime
+    ) -> tuple[str, Ticket, list[Notice]]:
+        if timer.kind == "autoclose":
+            if ticket.status != TicketStatus.RESOLVED:
+                return "skipped", ticket, []
+            ticket = await uow.tickets.save(
+                replace(ticket, status=TicketStatus.CLOSED, closed_at=now), now
+            )
+            await self._event(
+                uow, ticket, now, BOT_ACTOR, "closed", before=TicketStatus.RESOLVED, note="未评价"
+            )
+            return "closed", ticket, []
+        if not ticket.is_open:
+            return "skipped", ticket, []
+        if timer.kind == "day_end":
+            policy = self.directory.sla
+            after = sla.next_day_end(now, policy.day_end, self.directory.timezone)
+            await uow.timers.add(ticket.id, "day_end", "", after)
+            await self._event(uow, ticket, now, BOT_ACTOR, "day_end", before=ticket.status)
+            return "asked", ticket, self._pings(ticket, now, staff.day_end_request(ticket.id))
+        return await self._fire_stage(uow, ticket, timer, now)
+
+    async def _fire_stage(  # noqa: PLR0911 - one early return per reason to do nothing
+        self, uow: UnitOfWork, ticket: Ticket, timer: Timer, now: datetime
+    ) -> tuple[str, Ticket, list[Notice]]:
+        stage = Stage(timer.stage)
+        due = ticket.due(stage)
+        if stage not in sla.pending_stages(ticket) or due is None:
+            return "skipped", ticket, []
+        if timer.kind == "remind":
+            # Past the deadline too (catching up after downtime): the breach says it all.
+            if due <= now:
+                return "skipped", ticket, []
+            return "reminded", ticket, self._pings(ticket, now, staff.reminder(stage, due - now))
+        if due != timer.due_at:
+            return "skipped", ticket, []  # the deadline moved; a newer timer holds it
+        stage_name = sla.STAGE_NAMES[stage]
+        await self._event(
+            uow, ticket, now, BOT_ACTOR, "breach", before=ticket.status, note=stage_name
+        )
+        if stage == Stage.REPLY:
+            return "breach", ticket, self._pings(ticket, now, staff.reply_not_delivered(ticket.id))
+        if sla.next_level(self.directory, ticket) is None:
+            notices = self._pings(ticket, now, staff.top_level_overdue(stage))
+            return "breach at top", ticket, notices
+        reason = f"超时上报：{stage_name}逾期"
+        ticket, notices = await self._climb(uow, ticket, now, BOT_ACTOR, reason=reason, stage=stage)
+        return "escalated", ticket, notices
+
+    # -- the machinery -------------------------------------------------------------------
+
+    async def _run(self, ticket_id: int, step: Step) -> Ticket:
+        for attempt in range(ATTEMPTS):
+            try:
+                async with self._uows() as uow:
+                    ticket = await uow.tickets.get(ticket_id)
+                    if ticket is None:
+                        raise TicketNotFound(f"ticket #{ticket_id} not found")
+                    now = self._clock.now()
+                    ticket, notices = await step(uow, ticket, now)
+                    await uow.commit()
+            except StaleTicket:
+                logger.info("ticket #%d changed meanwhile; retry %d", ticket_id, attempt + 1)
+                continue
+            self.wake()
+            await self.send(notices)
+            return ticket
+        raise StaleTicket(f"ticket #{ticket_id} kept changing; gave up after {ATTEMPTS} tries")
+
+    async def send(self, notices: list[Notice]) -> None:
+        """Deliver notices in order; report each delivery back to the lifecycle."""
+        if self.notifier is None:
+            return
+        for notice in notices:
+            ok = await self.notifier.deliver(notice)
+            if notice.kind == PLAN_TO_RESIDENT:
+                await self.delivered(notice, ok)
+
+    def _check(self, ticket: Ticket, action: Action, actor: Actor) -> None:
+        if ticket.status not in TRANSITIONS[action]:
+            raise IllegalTransition(ticket.id, action, ticket.status)
+        if actor.staff is not None and not sla.may_act(self.directory, ticket, actor.staff):
+            raise NotAllowed(f"{actor.label} may not act on ticket #{ticket.id}")
+        if actor.resident_id is not None and (
+            actor.resident_id != ticket.reporter_id or action not in _RESIDENT_ACTIONS
+        ):
+            raise NotAllowed(f"{actor.label} may not {action.value} ticket #{ticket.id}")
+
+    async def _accept(
+        self, uow: UnitOfWork, ticket: Ticket, now: datetime, actor: Actor
+    ) -> tuple[Ticket, list[Notice]]:
+        before = ticket.status
+        plan_due = now + self.directory.sla.plan
+        assignee = ticket.assignee_id
+        if actor.staff is not None:
+            assignee = actor.staff.id  # whoever accepts owns it from now on
+        ticket = await uow.tickets.save(
+            replace(
+                ticket,
+                status=TicketStatus.ACCEPTED,
+                accepted_at=now,
+                plan_due_at=plan_due,
+                assignee_id=assignee,
+            ),
+            now,
+        )
+        await uow.timers.cancel(ticket.id, now, stages=(Stage.UNDERSTAND,))
+        await self._arm(uow, ticket, Stage.PLAN, plan_due, now)
+        await self._event(uow, ticket, now, actor, "accepted", before=before, note="")
+        who = self.directory.member(assignee) if assignee else None
+        return ticket, [self._to_resident(ticket, residents.accepted(ticket.id, who))]
+
+    async def _climb(
+        self,
+        uow: UnitOfWork,
+        ticket: Ticket,
+        now: datetime,
+        actor: Actor,
+        *,
+        reason: str,
+        stage: Stage | None = None,
+        rearm: bool = True,
+    ) -> tuple[Ticket, list[Notice]]:
+        """Raise the ticket one level, hand it to that level and re-arm the running stage."""
+        rung = sla.next_level(self.directory, ticket)
+        if rung is None:
+            return ticket, []
+        previous = self.directory.member(ticket.assignee_id) if ticket.assignee_id else None
+        policy = self.directory.sla
+        changes: dict[str, object] = {"level": rung.number, "assignee_id": rung.staff[0].id}
+        if rearm:
+            for running in sla.pending_stages(ticket):
+                if stage is not None and running != stage:
+                    continue
+                if running == Stage.REPLY:
+                    continue
+                window = policy.window(running, ticket.tier)
+                changes[_DUE_FIELD[running]] = now + window
+        ticket = await uow.tickets.save(replace(ticket, **changes), now)  # type: ignore[arg-type]
+        level_name = sla.LEVEL_NAMES[rung.number]
+        await self._event(
+            uow,
+            ticket,
+            now,
+            actor,
+            "escalated",
+            before=ticket.status,
+            note=f"{reason} → {level_name}",
+        )
+        await self._event(
+            uow,
+            ticket,
+            now,
+            actor,
+            "assigned",
+            before=ticket.status,
+            note=f"{rung.reason}：{rung.staff[0].name}",
+        )
+        if rearm:
+            for running in sla.pending_stages(ticket):
+                if running == Stage.REPLY or (stage is not None and running != stage):
+                    continue
+                await uow.timers.cancel(ticket.id, now, stages=(running,))
+                due = ticket.due(running)
+                assert due is not None
+                await self._arm(uow, ticket, running, due, now)
+        events = await uow.tickets.events(ticket.id)
+        headline = staff.escalated_to_you(reason, level_name)
+        body = staff.history(events, self.directory.timezone)
+        notices = self._pings(ticket, now, headline, rung.staff, extra=body)
+        if previous is not None and previous not in rung.staff:
+            notices.append(
+                Notice(
+                    previous.telegram_id,
+                    staff.escalated_away(ticket.id, level_name, reason),
+                    ticket_id=ticket.id,
+                    kind="escalated_away",
+                )
+            )
+        logger.info("ticket #%d escalated to level %d: %s", ticket.id, rung.number, reason)
+        return ticket, notices
+
+    async def _arm(
+        self, uow: UnitOfWork, ticket: Ticket, stage: Stage, due: datetime | None, now: datetime
+    ) -> None:
+        if due is None:
+            return
+        if stage != Stage.REPLY:  # the bot itself replies; nobody to remind
+            remind = sla.remind_time(due, self.directory.sla.window(stage, ticket.tier))
+            if remind > now:
+                await uow.timers.add(ticket.id, "remind", stage.value, remind)
+        await uow.timers.add(ticket.id, "breach", stage.value, due)
+
+    async def _event(
+        self,
+        uow: UnitOfWork,
+        ticket: Ticket,
+        now: datetime,
+        actor: Actor,
+        kind: str,
+        *,
+        before: TicketStatus | None,
+        note: str = "",
+    ) -> None:
+        await uow.tickets.add_event(
+            ticket.id,
+            at=now,
+            actor=actor.label,
+            kind=kind,
+            from_status=before.value if before else None,
+            to_status=ticket.status.value,
+            note=note,
+        )
+
+    def _pings(
+        self,
+        ticket: Ticket,
+        now: datetime,
+        headline: str,
+        to: tuple[StaffMember, ...] | list[StaffMember] | None = None,
+        extra: str = "",
+    ) -> list[Notice]:
+        """A card for each recipient (by default the assignee) with the action buttons."""
+        if to is None:
+            member = self.directory.member(ticket.assignee_id) if ticket.assignee_id else None
+            to = (member,) if member else ()
+        stages = sla.pending_stages(ticket)
+        stage = next((s for s in stages if s != Stage.RESOLVE), stages[0] if stages else None)
+        window = self.directory.sla.window(stage, ticket.tier) if stage else None
+        text = staff.card(
+            ticket,
+            headline=headline,
+            colour=sla.colour(ticket, self.directory.sla, now),
+            stage=stage,
+            due=ticket.due(stage) if stage else None,
+            timezone=self.directory.timezone,
+            window=window,
+        )
+        if extra:
+            text = f"{text}\n\n{extra}"
+        return [
+            Notice(
+                m.telegram_id, text, buttons=staff.buttons(ticket), ticket_id=ticket.id, kind="ping"
+            )
+            for m in to
+        ]
+
+    def _to_resident(self, ticket: Ticket, text: str, kind: str = "resident") -> Notice:
+        return Notice(
+            ticket.chat_id, text, reply_to=ticket.message_id, ticket_id=ticket.id, kind=kind
+        )
+
+
+_RESIDENT_ACTIONS = frozenset({Action.CANCEL, Action.CLOSE, Action.REOPEN})
+_DUE_FIELD = {
+    Stage.UNDERSTAND: "accept_due_at",
+    Stage.PLAN: "plan_due_at",
+    Stage.REPLY: "reply_due_at",
+    Stage.RESOLVE: "resolve_due_at",
+}
+
+
+class _AlreadyDone(Exception):
+    """A timer turned out to be fired already; the attempt's transaction is rolled back."""
+
+
+def _note(text: str) -> str:
+    return " ".join(text.split())[:MAX_NOTE]

@@ -1,0 +1,229 @@
+"""What grid workers, property managers and community/street staff read in private chat."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.domain import Button, Category, Colour, Stage, Ticket, TicketEvent, Tier
+
+CATEGORY_NAME = {
+    Category.REPAIR: "报修",
+    Category.DISPUTE: "纠纷",
+    Category.SERVICE: "服务",
+}
+TIER_NAME = {Tier.GENERAL: "一般", Tier.MAJOR: "较大", Tier.COMPLEX: "特别复杂"}
+TIER_BY_NAME = {
+    "一般": Tier.GENERAL,
+    "较大": Tier.MAJOR,
+    "复杂": Tier.COMPLEX,
+    "特别复杂": Tier.COMPLEX,
+    **{tier.value: tier for tier in Tier},
+}
+COLOUR_MARK = {Colour.GREEN: "🟢", Colour.YELLOW: "🟡", Colour.RED: "🔴", Colour.NONE: "⚪"}
+STAGE_DEADLINE = {
+    Stage.UNDERSTAND: "接单",
+    Stage.PLAN: "提交处理方案",
+    Stage.REPLY: "回复居民",
+    Stage.RESOLVE: "办结",
+}
+EVENT_NAME = {
+    "opened": "居民报告",
+    "assigned": "派单",
+    "accepted": "接单",
+    "planned": "处理方案",
+    "replied": "已告知居民",
+    "resolved": "办结",
+    "closed": "关闭",
+    "reopened": "重新办理",
+    "escalated": "上报",
+    "breach": "超时",
+    "follow_up": "后续方案",
+    "day_end": "当日未办结",
+    "cancelled": "撤销",
+    "merged": "合并",
+}
+_PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+QUOTE_LIMIT = 60
+
+
+def clock_time(when: datetime, timezone: str, window: timedelta | None = None) -> str:
+    """Local wall-clock time; seconds only where the window is shorter than two minutes."""
+    local = when.astimezone(ZoneInfo(timezone))
+    if window is not None and window < timedelta(minutes=2):
+        return local.strftime("%H:%M:%S")
+    return local.strftime("%H:%M")
+
+
+def quote(text: str) -> str:
+    """A short quote of the resident's words with phone numbers masked."""
+    masked = _PHONE.sub(r"\1****\2", text.strip())
+    return masked if len(masked) <= QUOTE_LIMIT else masked[: QUOTE_LIMIT - 1] + "…"
+
+
+def _where(ticket: Ticket) -> str:
+    loc = ticket.location
+    parts = [
+        f"{loc['building']}号楼" if loc.get("building") else "",
+        f"{loc['unit']}单元" if loc.get("unit") else "",
+        f"{loc['room']}室" if loc.get("room") else "",
+    ]
+    return "".join(parts) or "未注明"
+
+
+def buttons(ticket: Ticket) -> tuple[Button, ...]:
+    """The actions a staff member can take from the message."""
+    return (
+        Button("接单", f"t:{ticket.id}:accept"),
+        Button("办结", f"t:{ticket.id}:resolve"),
+        Button("上报", f"t:{ticket.id}:escalate"),
+    )
+
+
+def card(
+    ticket: Ticket,
+    *,
+    headline: str,
+    colour: Colour,
+    stage: Stage | None,
+    due: datetime | None,
+    timezone: str,
+    window: timedelta | None,
+) -> str:
+    """The common body of a ping: number, type, urgency, colour, place, words, deadline."""
+    kind = CATEGORY_NAME.get(ticket.category, "诉求")
+    urgent = " 🚨紧急" if ticket.urgent else ""
+    lines = [
+        f"{COLOUR_MARK[colour]} {headline}",
+        f"工单 #{ticket.id}｜{kind}{urgent}｜预估{TIER_NAME[ticket.tier]}问题",
+        f"位置：{_where(ticket)}",
+        f"居民原话：“{quote(ticket.text)}”",
+    ]
+    if stage is not None and due is not None:
+        lines.append(f"请在 {clock_time(due, timezone, window)} 前{STAGE_DEADLINE[stage]}")
+    return "\n".join(lines)
+
+
+def history(events: list[TicketEvent], timezone: str, limit: int = 8) -> str:
+    """The last few steps of a ticket, one per line."""
+    shown = events[-limit:]
+    zone = ZoneInfo(timezone)
+    lines = []
+    for event in shown:
+        note = f"：{event.note}" if event.note and event.kind != "opened" else ""
+        when = event.at.astimezone(zone).strftime("%H:%M:%S")
+        lines.append(f"{when} {EVENT_NAME.get(event.kind, event.kind)}{note}")
+    return "处理记录：\n" + "\n".join(lines)
+
+
+def reminder(stage: Stage, left: timedelta) -> str:
+    """Headline of the 80% reminder."""
+    seconds = max(0, int(left.total_seconds()))
+    left_text = f"{seconds // 60}分钟" if seconds >= 120 else f"{seconds}秒"
+    return f"⏰ 提醒：还剩{left_text}，请尽快{STAGE_DEADLINE[stage]}"
+
+
+def escalated_to_you(reason: str, level_name: str) -> str:
+    """Headline for the new level after an escalation."""
+    return f"⬆️ 工单已上报至{level_name}：{reason}"
+
+
+def escalated_away(ticket_id: int, level_name: str, reason: str) -> str:
+    """Told to whoever held the ticket before it went up."""
+    return f"工单 #{ticket_id} 已上报至{level_name}（{reason}）。"
+
+
+def top_level_overdue(stage: Stage) -> str:
+    """Headline when the street level itself misses a deadline: nobody above to go to."""
+    return f"‼️ 已到最高层级仍超时：{STAGE_DEADLINE[stage]}已逾期，请立即处理"
+
+
+def day_end_request(ticket_id: int) -> str:
+    """Asked at day's end when a ticket is still open (不能当天解决的告知后续方案)."""
+    return (
+        f"🌙 工单 #{ticket_id} 今天未能办结。请告诉居民后续解决方案，发送：\n"
+        f"/followup {ticket_id} 后续方案内容"
+    )
+
+
+def reply_not_delivered(ticket_id: int) -> str:
+    """The plan could not be posted to the resident in time: a person must tell them."""
+    return f"⚠️ 工单 #{ticket_id} 的处理方案未能自动发给居民，请直接联系居民告知。"
+
+
+def new_ticket_headline(urgent: bool, for_community: bool) -> str:
+    """Headline of the first ping."""
+    if urgent and for_community:
+        return "🚨 紧急工单，请社区同步关注"
+    return "🚨 新的紧急工单" if urgent else "📋 新工单"
+
+
+HELP = (
+    "工作人员命令：\n"
+    "/accept 工单号 — 接单\n"
+    "/plan 工单号 一般|较大|特别复杂 方案内容 — 提交处理方案（自动告知居民）\n"
+    "/resolve 工单号 [办结说明] — 办结\n"
+    "/escalate 工单号 原因 — 上报（无力解决时）\n"
+    "/followup 工单号 后续方案 — 当天不能解决时告知居民后续方案"
+)
+
+
+STATUS_NAME = {
+    "new": "待接单",
+    "accepted": "已接单",
+    "planned": "处理中",
+    "resolved": "已办结待评价",
+    "closed": "已关闭",
+    "reopened": "重新办理",
+    "cancelled": "已撤销",
+    "merged": "已合并",
+}
+ACTION_NAME = {
+    "accept": "接单",
+    "plan": "提交方案",
+    "resolve": "办结",
+    "close": "关闭",
+    "reopen": "重新办理",
+    "escalate": "上报",
+    "follow_up": "提交后续方案",
+    "cancel": "撤销",
+    "merge": "合并",
+}
+NOT_STAFF = "抱歉，您不在本社区工作人员名单中，无法处理工单。"
+USAGE_NUMBER = "请写明工单号，例如：/accept 12"
+USAGE_PLAN = "格式：/plan 工单号 一般|较大|特别复杂 方案内容，例如：/plan 12 一般 师傅20分钟内到场"
+USAGE_TEXT = "请在工单号后写上内容，例如：/followup 12 明天上午9点维修公司到场"
+
+
+def not_found(ticket_id: int) -> str:
+    """No such ticket."""
+    return f"没有找到工单 #{ticket_id}。"
+
+
+def not_allowed(ticket_id: int) -> str:
+    """Someone other than the assignee (or above) pressed a button."""
+    return f"工单 #{ticket_id} 目前不由您负责，无法操作。如需协助请联系当前责任人。"
+
+
+def illegal(ticket_id: int, action: str, status: str) -> str:
+    """The ticket is not in a state where this can be done."""
+    return (
+        f"工单 #{ticket_id} 当前状态为“{STATUS_NAME.get(status, status)}”，"
+        f"不能{ACTION_NAME.get(action, action)}。"
+    )
+
+
+def done(ticket_id: int, action: str) -> str:
+    """Confirmation to the person who acted."""
+    return f"✅ 工单 #{ticket_id} 已{ACTION_NAME.get(action, action)}。"
+
+
+def top_level(ticket_id: int) -> str:
+    """Nothing above to escalate to."""
+    return f"工单 #{ticket_id} 已在最高层级，无法继续上报。"
+
+
+def plan_hint(ticket_id: int) -> str:
+    """After accepting: how to send the plan."""
+    return f"请在了解情况后提交处理方案：/plan {ticket_id} 一般|较大|特别复杂 方案内容"
