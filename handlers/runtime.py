@@ -127,6 +127,10 @@ class Runtime:
             groups=[(g.chat_id, g.name) for g in directory.groups],
             staff=[(m.telegram_id, m.name, m.role.value) for m in directory.staff],
         )
+        # The demo's staff have "started" the bot already, so pings reach them from the
+        # first ticket; a real deployment needs each person to send /start once.
+        for member in directory.staff:
+            sandbox.world.open_private(member.telegram_id)
         app = web.Application(client_max_size=1024 * 1024)
         sandbox.add_routes(app)
         runner = web.AppRunner(app, access_log=None)

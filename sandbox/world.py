@@ -168,6 +168,13 @@ class World:
 
     # -- what people do -----------------------------------------------------------------
 
+    def open_private(self, user_id: int) -> None:
+        """As if the person had pressed Start in a private chat with the bot long ago."""
+        user = self.users[user_id]
+        if user_id not in self.chats:
+            self.chats[user_id] = Chat(user_id, "private", user.first_name)
+            self.messages.setdefault(user_id, [])
+
     async def user_says(
         self, user_id: int, chat_id: int, text: str, reply_to: int | None = None
     ) -> Message:
