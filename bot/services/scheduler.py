@@ -38,7 +38,7 @@ class DeadlineScheduler:
         self._clock = clock
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._on_fired = on_fired  # (due, fired, outcome): for lateness figures
+        self.on_fired = on_fired  # (due, fired, outcome): for lateness figures
         self.fired = 0
 
     def wake(self) -> None:
@@ -68,8 +68,8 @@ class DeadlineScheduler:
                     await self._give_up(timer.id, outcome)
                 handled += 1
                 self.fired += 1
-                if self._on_fired is not None:
-                    self._on_fired(timer.due_at, self._clock.now(), outcome)
+                if self.on_fired is not None:
+                    self.on_fired(timer.due_at, self._clock.now(), outcome)
                 logger.debug(
                     "timer %s/%s of ticket #%d: %s",
                     timer.kind,
