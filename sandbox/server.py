@@ -96,7 +96,6 @@ class SandboxServer:
     def __init__(self, world: World, token: str = SANDBOX_TOKEN) -> None:
         self.world = world
         self.token = token
-        self._callbacks: dict[str, int] = {}
 
     @classmethod
     def with_people(
@@ -199,9 +198,7 @@ class SandboxServer:
     async def _m_answercallbackquery(self, params: dict[str, Any]) -> Any:
         _require(params, "callback_query_id")
         callback_id = str(params["callback_query_id"])
-        await self.world.bot_answers_callback(
-            callback_id, self._callbacks.pop(callback_id, None), str(params.get("text", ""))
-        )
+        await self.world.bot_answers_callback(callback_id, str(params.get("text", "")))
         return True
 
     async def _m_getchat(self, params: dict[str, Any]) -> Any:
@@ -301,5 +298,4 @@ class SandboxServer:
             )
         except BotApiError as exc:
             return web.json_response({"error": exc.description}, status=exc.code)
-        self._callbacks[callback_id] = user_id
         return web.json_response({"ok": True, "callback_id": callback_id})

@@ -94,6 +94,7 @@ class World:
     _next_update_id: int = 1
     _message_ids: dict[int, itertools.count[int]] = field(default_factory=dict)
     _callback_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _pressed_by: dict[str, int] = field(default_factory=dict)  # callback id -> who pressed
     # Message ids continue across sandbox restarts, as Telegram's do: the bot's database
     # keys tickets by (chat, message id), so reused ids would look like redelivered updates.
     first_message_id: int = field(default_factory=lambda: int(time.time() * 1000) % 10**12)
@@ -218,6 +219,7 @@ class World:
         if user is None or message is None:
             raise BotApiError(400, "Bad Request: message not found")
         callback_id = f"cb{next(self._callback_ids)}"
+        self._pressed_by[callback_id] = user_id
         self._push_update(
             {
                 "callback_query": {
@@ -298,8 +300,9 @@ class World:
         await self._notify(updates=False)
         return self.message_api(message)
 
-    async def bot_answers_callback(self, callback_id: str, user_id: int | None, text: str) -> None:
+    async def bot_answers_callback(self, callback_id: str, text: str) -> None:
         """``answerCallbackQuery``: the text pops up for the presser."""
+        user_id = self._pressed_by.pop(callback_id, None)
         if text and user_id is not None:
             self.toasts.append(Toast(user_id, text, self._bump()))
             await self._notify(updates=False)

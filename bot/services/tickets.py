@@ -136,7 +136,8 @@ class TicketService:
             self._check(ticket, Action.PLAN, actor)
             notices: list[Notice] = []
             if ticket.status in (TicketStatus.NEW, TicketStatus.REOPENED):
-                ticket, notices = await self._accept(uow, ticket, now, actor)
+                # Accepted on the way; the resident hears the plan itself, not both.
+                ticket, _ = await self._accept(uow, ticket, now, actor)
             policy = self.directory.sla
             resolve_due = ticket.created_at + policy.resolve[tier]
             if ticket.status == TicketStatus.PLANNED:

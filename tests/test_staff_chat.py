@@ -1,0 +1,107 @@
+"""Staff in private chat: buttons and commands through the real handlers and the sandbox,
+with domain refusals turned into polite answers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.settings import Settings, load_settings
+from handlers.runtime import Runtime
+from sandbox.world import World
+from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after
+
+WANG, LI = 10002, 10001
+
+
+@pytest.fixture
+async def runtime(database_url: str, port: int) -> AsyncIterator[Runtime]:
+    settings: Settings = load_settings(DATABASE_URL=database_url, WEB_PORT=port)
+    runtime = Runtime(settings)
+    await runtime.start()
+    yield runtime
+    await runtime.stop()
+
+
+async def toast_for(world: World, user_id: int, since: int, wait: float = 5.0) -> str:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        toasts = [t for t in world.changes_since(since)["toasts"] if t["user_id"] == user_id]
+        if toasts:
+            return str(toasts[-1]["text"])
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no answer to {user_id}'s button within {wait}s")
+
+
+async def open_ticket(world: World) -> dict[str, Any]:
+    since = world.version
+    await world.user_says(RESIDENT, GROUP_G01, "3号楼电梯坏了")
+    pings = await bot_messages_after(world, WANG, since)
+    assert pings, "the property manager was not pinged"
+    return pings[0]
+
+
+async def test_buttons_act_and_refusals_are_polite(runtime: Runtime) -> None:
+    assert runtime.sandbox is not None
+    world = runtime.sandbox.world
+    ping = await open_ticket(world)
+
+    since = world.version
+    await world.user_presses(LI, WANG, ping["message_id"], "t:1:accept")  # not on this ladder
+    assert await toast_for(world, LI, since) == (
+        "工单 #1 目前不由您负责，无法操作。如需协助请联系当前责任人。"
+    )
+    since = world.version
+    await world.user_presses(RESIDENT, WANG, ping["message_id"], "t:1:accept")
+    assert "不在本社区工作人员名单" in await toast_for(world, RESIDENT, since)
+    since = world.version
+    await world.user_presses(WANG, WANG, ping["message_id"], "t:1:drop_table")
+    assert await toast_for(world, WANG, since) == "无法识别的操作"
+
+    since = world.version
+    await world.user_presses(WANG, WANG, ping["message_id"], "t:1:accept")
+    assert (await toast_for(world, WANG, since)).startswith("✅ 工单 #1 已接单。")
+    since = world.version
+    await world.user_presses(WANG, WANG, ping["message_id"], "t:1:accept")
+    assert await toast_for(world, WANG, since) == "工单 #1 当前状态为“已接单”，不能接单。"
+    since = world.version
+    await world.user_presses(WANG, WANG, ping["message_id"], "t:999:accept")
+    assert await toast_for(world, WANG, since) == "没有找到工单 #999。"
+
+
+async def test_commands_plan_and_resolve_tell_the_resident(runtime: Runtime) -> None:
+    assert runtime.sandbox is not None
+    world = runtime.sandbox.world
+    await open_ticket(world)
+
+    since = world.version
+    await world.user_says(WANG, WANG, "/plan 1 马上")
+    usage = await bot_messages_after(world, WANG, since)
+    assert usage[0]["text"].startswith("格式：/plan 工单号")
+
+    since = world.version
+    await world.user_says(WANG, WANG, "/plan 1 一般 关闭分阀，师傅20分钟内到场")
+    told = await bot_messages_after(world, GROUP_G01, since)
+    assert told[0]["text"].startswith("#1 处理方案：关闭分阀，师傅20分钟内到场。预计")
+    answer = await bot_messages_after(world, WANG, since)
+    assert answer[0]["text"] == "✅ 工单 #1 已提交方案。"
+
+    since = world.version
+    await world.user_says(WANG, WANG, "/resolve 1 已更换管件")
+    told = await bot_messages_after(world, GROUP_G01, since)
+    assert told[0]["text"] == "#1 已办结：已更换管件。如仍有问题请回复本条消息。"
+    async with runtime.core.uows() as uow:
+        ticket = await uow.tickets.get(1)
+        events = [e.kind for e in await uow.tickets.events(1)]
+    assert ticket is not None
+    assert ticket.status.value == "resolved"
+    assert events == ["opened", "assigned", "accepted", "planned", "replied", "resolved"]
+
+    since = world.version
+    await world.user_says(WANG, WANG, "/resolve 1")
+    again = await bot_messages_after(world, WANG, since)
+    assert again[0]["text"] == "工单 #1 当前状态为“已办结待评价”，不能办结。"
