@@ -68,6 +68,7 @@ class Action(StrEnum):
     FOLLOW_UP = "follow_up"
     CANCEL = "cancel"
     MERGE = "merge"
+    RATE = "rate"
 
 
 # From which statuses each action may start. A plan may be made straight from new (the
@@ -82,7 +83,16 @@ TRANSITIONS: dict[Action, frozenset[TicketStatus]] = {
     Action.FOLLOW_UP: OPEN_STATUSES,
     Action.CANCEL: OPEN_STATUSES,
     Action.MERGE: OPEN_STATUSES,
+    Action.RATE: frozenset({TicketStatus.RESOLVED}),
 }
+
+
+class Rating(StrEnum):
+    """The resident's verdict on a resolved ticket (评单)."""
+
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY = "basically"  # 基本满意
+    UNSATISFIED = "unsatisfied"  # 不满意 (reopens the ticket one level up)
 
 
 class Stage(StrEnum):
@@ -137,6 +147,7 @@ class Ticket:
     follow_up_text: str = ""
     follow_up_at: datetime | None = None
     merged_into: int | None = None
+    rating: Rating | None = None  # the latest verdict; None: not rated (yet)
     version: int = 0  # optimistic lock: a save against a stale version is refused
 
     @property

@@ -176,6 +176,7 @@ class TicketRow(Base):
     follow_up_text: Mapped[str] = mapped_column(Text, default="")
     follow_up_at: Mapped[datetime | None]
     merged_into: Mapped[int | None] = mapped_column(BigInteger)
+    rating: Mapped[str | None] = mapped_column(String(20))  # revision 0003
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 

@@ -14,6 +14,7 @@ from bot.directory import Community, Directory, Grid, Group, SlaPolicy, StaffMem
 from bot.domain import (
     Category,
     NewTicket,
+    Rating,
     Role,
     StaleTicket,
     Ticket,
@@ -69,6 +70,7 @@ def _ticket(row: TicketRow) -> Ticket:
         follow_up_text=row.follow_up_text,
         follow_up_at=row.follow_up_at,
         merged_into=row.merged_into,
+        rating=Rating(row.rating) if row.rating else None,
         version=row.version,
     )
 
@@ -92,6 +94,7 @@ _MUTABLE = (
     "follow_up_text",
     "follow_up_at",
     "merged_into",
+    "rating",
 )
 
 
@@ -139,8 +142,8 @@ class SqlTicketRepository:
     async def save(self, ticket: Ticket, at: datetime) -> Ticket:
         """Write the lifecycle fields of ``ticket`` if nobody saved it since it was read."""
         values: dict[str, Any] = {name: getattr(ticket, name) for name in _MUTABLE}
-        for name in ("status", "tier"):
-            values[name] = values[name].value
+        for name in ("status", "tier", "rating"):
+            values[name] = values[name].value if values[name] is not None else None
         result = await self.session.execute(
             update(TicketRow)
             .where(TicketRow.id == ticket.id, TicketRow.version == ticket.version)

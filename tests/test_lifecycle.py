@@ -20,6 +20,7 @@ from bot.domain import (
     IllegalTransition,
     NotAllowed,
     Notice,
+    Rating,
     StaleTicket,
     Ticket,
     TicketStatus,
@@ -257,7 +258,7 @@ async def test_the_whole_loop_tells_the_resident_each_step(
     assert [n.text for n in to_group] == [
         f"#{ticket.id} 物业王管家已接单，正在了解情况。",
         f"#{ticket.id} 处理方案：关闭3单元分阀，师傅20分钟内到场。预计19:30前处理完。",
-        f"#{ticket.id} 已办结：已更换管件。如仍有问题请回复本条消息。",
+        f"#{ticket.id} 已办结：已更换管件。您对处理结果满意吗？",
     ]
     done = await ticket_now(core, ticket.id)
     assert done.status is TicketStatus.RESOLVED
@@ -434,6 +435,7 @@ async def test_every_action_is_allowed_exactly_from_its_statuses(
             Action.FOLLOW_UP: lambda t: core.tickets.follow_up(t, admin, "明天处理"),
             Action.CANCEL: lambda t: core.tickets.cancel(t, admin),
             Action.MERGE: lambda t: core.tickets.merge(t, into, admin),  # noqa: B023
+            Action.RATE: lambda t: core.tickets.rate(t, resident_actor(RESIDENT), Rating.BASICALLY),
         }
         if status in TRANSITIONS[action]:
             await calls[action](ticket.id)
@@ -520,3 +522,62 @@ async def test_bot_actor_is_recorded_for_automatic_steps(core: Core, clock: Fake
         escalations = [e for e in await uow.tickets.events(ticket.id) if e.kind == "escalated"]
     assert escalations[0].actor == BOT_ACTOR.label
     assert escalations[0].note == "超时上报：接单（了解情况）逾期 → 备岗"
+
+
+# -- the resident's rating (评单) ------------------------------------------------------------
+
+
+async def _resolved(core: Core) -> Ticket:
+    ticket = await report(core)
+    wang = staff_actor(member(core, "wang"))
+    await core.tickets.plan(ticket.id, wang, Tier.GENERAL, "更换管件")
+    return await core.tickets.resolve(ticket.id, wang, "已更换")
+
+
+async def test_the_resolved_message_asks_the_resident_to_rate(
+    core: Core, recorder: Recorder
+) -> None:
+    ticket = await _resolved(core)
+    ask = recorder.sent[-1]
+    assert ask.chat_id == GROUP_G01
+    assert ask.reply_to == 1
+    assert [(b.label, b.data) for b in ask.buttons] == [
+        ("满意", f"r:{ticket.id}:satisfied"),
+        ("基本满意", f"r:{ticket.id}:basically"),
+        ("不满意", f"r:{ticket.id}:unsatisfied"),
+    ]
+
+
+@pytest.mark.parametrize("rating", [Rating.SATISFIED, Rating.BASICALLY])
+async def test_a_good_rating_closes_the_ticket(
+    core: Core, recorder: Recorder, rating: Rating
+) -> None:
+    ticket = await _resolved(core)
+    closed = await core.tickets.rate(ticket.id, resident_actor(RESIDENT), rating)
+    assert closed.status is TicketStatus.CLOSED
+    assert closed.rating is rating
+    assert recorder.sent[-1].text == f"#{ticket.id} 感谢您的评价！如有新的问题，随时在群里说。"
+    async with core.uows() as uow:
+        assert await uow.timers.pending(ticket.id) == []
+    with pytest.raises(IllegalTransition):  # rated once
+        await core.tickets.rate(ticket.id, resident_actor(RESIDENT), Rating.UNSATISFIED)
+
+
+async def test_only_the_reporter_rates(core: Core) -> None:
+    ticket = await _resolved(core)
+    with pytest.raises(NotAllowed):
+        await core.tickets.rate(ticket.id, resident_actor(RESIDENT + 1), Rating.SATISFIED)
+    with pytest.raises(NotAllowed):  # staff cannot rate their own work
+        await core.tickets.rate(ticket.id, staff_actor(member(core, "admin")), Rating.SATISFIED)
+    assert (await ticket_now(core, ticket.id)).status is TicketStatus.RESOLVED
+
+
+async def test_unsatisfied_reopens_and_escalates(core: Core, recorder: Recorder) -> None:
+    ticket = await _resolved(core)
+    recorder.take()
+    again = await core.tickets.rate(ticket.id, resident_actor(RESIDENT), Rating.UNSATISFIED)
+    assert again.status is TicketStatus.REOPENED
+    assert again.rating is Rating.UNSATISFIED
+    assert (again.level, again.assignee_id) == (1, "liu")
+    assert LIU in {n.chat_id for n in recorder.sent}
+    assert (await kinds(core, ticket.id))[-4:] == ["rated", "reopened", "escalated", "assigned"]

@@ -93,7 +93,8 @@ async def test_commands_plan_and_resolve_tell_the_resident(runtime: Runtime) -> 
     since = world.version
     await world.user_says(WANG, WANG, "/resolve 1 已更换管件")
     told = await bot_messages_after(world, GROUP_G01, since)
-    assert told[0]["text"] == "#1 已办结：已更换管件。如仍有问题请回复本条消息。"
+    assert told[0]["text"] == "#1 已办结：已更换管件。您对处理结果满意吗？"
+    assert [b["text"] for b in told[0]["buttons"][0]] == ["满意", "基本满意", "不满意"]
     async with runtime.core.uows() as uow:
         ticket = await uow.tickets.get(1)
         events = [e.kind for e in await uow.tickets.events(1)]
@@ -105,3 +106,40 @@ async def test_commands_plan_and_resolve_tell_the_resident(runtime: Runtime) -> 
     await world.user_says(WANG, WANG, "/resolve 1")
     again = await bot_messages_after(world, WANG, since)
     assert again[0]["text"] == "工单 #1 当前状态为“已办结待评价”，不能办结。"
+
+
+async def test_the_resident_rates_in_the_group_and_only_they_count(runtime: Runtime) -> None:
+    assert runtime.sandbox is not None
+    world = runtime.sandbox.world
+    await open_ticket(world)
+    since = world.version
+    await world.user_says(WANG, WANG, "/accept 1")
+    await bot_messages_after(world, WANG, since)
+    since = world.version
+    await world.user_says(WANG, WANG, "/resolve 1 已修好")
+    asked = (await bot_messages_after(world, GROUP_G01, since))[0]
+
+    since = world.version
+    await world.user_presses(5000002, GROUP_G01, asked["message_id"], "r:1:unsatisfied")
+    assert await toast_for(world, 5000002, since) == "只有报告这件事的居民可以评价哦。"
+    async with runtime.core.uows() as uow:
+        ticket = await uow.tickets.get(1)
+    assert ticket is not None
+    assert ticket.status.value == "resolved"
+
+    since = world.version
+    await world.user_presses(RESIDENT, GROUP_G01, asked["message_id"], "r:1:satisfied")
+    assert await toast_for(world, RESIDENT, since) == "已收到您的评价"
+    thanks = await bot_messages_after(world, GROUP_G01, since)
+    assert thanks[0]["text"] == "#1 感谢您的评价！如有新的问题，随时在群里说。"
+    async with runtime.core.uows() as uow:
+        ticket = await uow.tickets.get(1)
+    assert ticket is not None
+    assert (ticket.status.value, ticket.rating and ticket.rating.value) == ("closed", "satisfied")
+    edited = world.find(GROUP_G01, asked["message_id"])
+    assert edited is not None
+    assert edited.reply_markup is None  # the buttons are gone once rated
+
+    since = world.version
+    await world.user_presses(RESIDENT, GROUP_G01, asked["message_id"], "r:1:unsatisfied")
+    assert await toast_for(world, RESIDENT, since) == "这个工单已经评价过了，谢谢！"

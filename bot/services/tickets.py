@@ -18,9 +18,11 @@ from bot.domain import (
     TRANSITIONS,
     Action,
     AtTopLevel,
+    Button,
     IllegalTransition,
     NotAllowed,
     Notice,
+    Rating,
     Stage,
     StaleTicket,
     Ticket,
@@ -197,7 +199,13 @@ class TicketService:
             )
             await uow.timers.add(ticket.id, "autoclose", "", now + self.directory.sla.confirm)
             await self._event(uow, ticket, now, actor, "resolved", before=before, note=note)
-            return ticket, [self._to_resident(ticket, residents.resolved(ticket.id, note))]
+            ask = replace(
+                self._to_resident(ticket, residents.resolved(ticket.id, note)),
+                buttons=tuple(
+                    Button(residents.RATING_NAME[r], f"r:{ticket.id}:{r.value}") for r in Rating
+                ),
+            )
+            return ticket, [ask]
 
         return await self._run(ticket_id, step)
 
@@ -227,33 +235,63 @@ class TicketService:
             uow: UnitOfWork, ticket: Ticket, now: datetime
         ) -> tuple[Ticket, list[Notice]]:
             self._check(ticket, Action.REOPEN, actor)
-            before = ticket.status
-            policy = self.directory.sla
-            ticket = replace(
-                ticket,
-                status=TicketStatus.REOPENED,
-                resolved_at=None,
-                closed_at=None,
-                accepted_at=None,
-                planned_at=None,
-                replied_at=None,
-                plan_due_at=None,
-                reply_due_at=None,
-                accept_due_at=now + policy.understand,
-                resolve_due_at=now + policy.resolve[ticket.tier],
-            )
-            ticket = await uow.tickets.save(ticket, now)
-            await uow.timers.cancel(ticket.id, now, kinds=("autoclose",))
-            await self._event(uow, ticket, now, actor, "reopened", before=before, note=reason)
-            ticket, notices = await self._climb(uow, ticket, now, actor, reason=reason, rearm=False)
-            await self._arm(uow, ticket, Stage.UNDERSTAND, ticket.accept_due_at, now)
-            await self._arm(uow, ticket, Stage.RESOLVE, ticket.resolve_due_at, now)
-            day_end = sla.next_day_end(now, policy.day_end, self.directory.timezone)
-            await uow.timers.add(ticket.id, "day_end", "", day_end)
-            notices.append(self._to_resident(ticket, residents.escalated(ticket.id)))
-            return ticket, notices
+            return await self._reopen(uow, ticket, now, actor, reason)
 
         return await self._run(ticket_id, step)
+
+    async def rate(self, ticket_id: int, actor: Actor, rating: Rating) -> Ticket:
+        """评单: the reporter's verdict. 满意/基本满意 close the ticket; 不满意 reopens it."""
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            if actor.resident_id is None:
+                raise NotAllowed(f"{actor.label} may not rate ticket #{ticket.id}")
+            self._check(ticket, Action.RATE, actor)
+            ticket = await uow.tickets.save(replace(ticket, rating=rating), now)
+            name = residents.RATING_NAME[rating]
+            await self._event(uow, ticket, now, actor, "rated", before=ticket.status, note=name)
+            if rating == Rating.UNSATISFIED:
+                return await self._reopen(uow, ticket, now, actor, "居民评价不满意")
+            ticket = await uow.tickets.save(
+                replace(ticket, status=TicketStatus.CLOSED, closed_at=now), now
+            )
+            await uow.timers.cancel(ticket.id, now, kinds=("autoclose",))
+            await self._event(
+                uow, ticket, now, actor, "closed", before=TicketStatus.RESOLVED, note=name
+            )
+            return ticket, [self._to_resident(ticket, residents.thanks(ticket.id))]
+
+        return await self._run(ticket_id, step)
+
+    async def _reopen(
+        self, uow: UnitOfWork, ticket: Ticket, now: datetime, actor: Actor, reason: str
+    ) -> tuple[Ticket, list[Notice]]:
+        before = ticket.status
+        policy = self.directory.sla
+        ticket = replace(
+            ticket,
+            status=TicketStatus.REOPENED,
+            resolved_at=None,
+            closed_at=None,
+            accepted_at=None,
+            planned_at=None,
+            replied_at=None,
+            plan_due_at=None,
+            reply_due_at=None,
+            accept_due_at=now + policy.understand,
+            resolve_due_at=now + policy.resolve[ticket.tier],
+        )
+        ticket = await uow.tickets.save(ticket, now)
+        await uow.timers.cancel(ticket.id, now, kinds=("autoclose",))
+        await self._event(uow, ticket, now, actor, "reopened", before=before, note=reason)
+        ticket, notices = await self._climb(uow, ticket, now, actor, reason=reason, rearm=False)
+        await self._arm(uow, ticket, Stage.UNDERSTAND, ticket.accept_due_at, now)
+        await self._arm(uow, ticket, Stage.RESOLVE, ticket.resolve_due_at, now)
+        day_end = sla.next_day_end(now, policy.day_end, self.directory.timezone)
+        await uow.timers.add(ticket.id, "day_end", "", day_end)
+        notices.append(self._to_resident(ticket, residents.escalated(ticket.id)))
+        return ticket, notices
 
     async def escalate(self, ticket_id: int, actor: Actor, reason: str) -> Ticket:
         """上报: the assignee cannot solve it (无力解决); it goes one level up."""
@@ -634,7 +672,7 @@ class TicketService:
         )
 
 
-_RESIDENT_ACTIONS = frozenset({Action.CANCEL, Action.CLOSE, Action.REOPEN})
+_RESIDENT_ACTIONS = frozenset({Action.CANCEL, Action.CLOSE, Action.REOPEN, Action.RATE})
 _DUE_FIELD = {
     Stage.UNDERSTAND: "accept_due_at",
     Stage.PLAN: "plan_due_at",

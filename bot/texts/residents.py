@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from bot.directory import StaffMember
-from bot.domain import Category, Role
+from bot.domain import Category, Rating, Role
 from bot.durations import format_duration_zh
 
 CATEGORY_NOUN = {
@@ -89,9 +89,23 @@ def planned(ticket_id: int, plan: str, expected: str) -> str:
 
 
 def resolved(ticket_id: int, note: str) -> str:
-    """The assignee says it is done; the resident's confirmation comes next."""
+    """The assignee says it is done; the resident is asked to rate it (buttons below)."""
     detail = f"：{note}" if note else ""
-    return f"#{ticket_id} 已办结{detail}。如仍有问题请回复本条消息。"
+    return f"#{ticket_id} 已办结{detail}。您对处理结果满意吗？"
+
+
+RATING_NAME = {
+    Rating.SATISFIED: "满意",
+    Rating.BASICALLY: "基本满意",
+    Rating.UNSATISFIED: "不满意",
+}
+ONLY_REPORTER = "只有报告这件事的居民可以评价哦。"
+ALREADY_RATED = "这个工单已经评价过了，谢谢！"
+
+
+def thanks(ticket_id: int) -> str:
+    """After 满意 / 基本满意."""
+    return f"#{ticket_id} 感谢您的评价！如有新的问题，随时在群里说。"
 
 
 def follow_up(ticket_id: int, plan: str) -> str:

@@ -36,6 +36,7 @@ def register(application: Application) -> None:
     application.add_handler(CommandHandler("followup", workers.on_follow_up, private))
     application.add_handler(CommandHandler("staffhelp", workers.on_staff_help, private))
     application.add_handler(CallbackQueryHandler(workers.on_button, pattern=r"^t:"))
+    application.add_handler(CallbackQueryHandler(residents.on_rating, pattern=r"^r:"))
     application.add_handler(CommandHandler("help", residents.on_help))
     application.add_handler(
         MessageHandler(

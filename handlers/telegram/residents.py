@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from telegram import Update
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from bot.domain import IllegalTransition, NotAllowed, Rating, TicketNotFound
 from bot.services.intake import IncomingMessage, Outcome
+from bot.services.tickets import resident_actor
 from bot.texts import residents as texts
 from handlers.telegram.deps import core
 
@@ -47,3 +51,32 @@ async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Short usage notes."""
     if update.effective_message is not None:
         await update.effective_message.reply_text(texts.HELP)
+
+
+async def on_rating(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """满意 / 基本满意 / 不满意 under a resolved ticket: r:<ticket>:<rating>."""
+    query = update.callback_query
+    if query is None:
+        return
+    parts = (query.data or "").split(":")
+    ratings = {r.value: r for r in Rating}
+    if len(parts) != 3 or not parts[1].isdigit() or parts[2] not in ratings:
+        logger.warning("refused malformed rating data %r from %s", query.data, query.from_user.id)
+        await query.answer("无法识别的操作")
+        return
+    ticket_id = int(parts[1])
+    try:
+        await core(context).tickets.rate(
+            ticket_id, resident_actor(query.from_user.id), ratings[parts[2]]
+        )
+    except NotAllowed:
+        logger.info("rating of #%d by %s refused: not the reporter", ticket_id, query.from_user.id)
+        await query.answer(texts.ONLY_REPORTER, show_alert=True)
+        return
+    except (IllegalTransition, TicketNotFound):
+        await query.answer(texts.ALREADY_RATED)
+        return
+    await query.answer("已收到您的评价")
+    # The buttons have done their job; leave the message without them.
+    with contextlib.suppress(TelegramError):
+        await query.edit_message_reply_markup(None)
