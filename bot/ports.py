@@ -34,6 +34,10 @@ class TicketRepository(Protocol):
         """The ticket opened from this message, if any."""
         ...
 
+    async def open_for(self, assignee_id: str, limit: int = 50) -> list[Ticket]:
+        """Open tickets assigned to this person."""
+        ...
+
     async def save(self, ticket: Ticket, at: datetime) -> Ticket:
         """Write the lifecycle fields; raises StaleTicket if it changed since it was read."""
         ...

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory import Community, Directory, Grid, Group, SlaPolicy, StaffMember, Street
 from bot.domain import (
+    OPEN_STATUSES,
     Category,
     NewTicket,
     Rating,
@@ -153,6 +154,19 @@ class SqlTicketRepository:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise StaleTicket(f"ticket #{ticket.id} changed meanwhile")
         return replace(ticket, version=ticket.version + 1)
+
+    async def open_for(self, assignee_id: str, limit: int = 50) -> list[Ticket]:
+        """Open tickets assigned to this person, oldest first."""
+        rows = await self.session.scalars(
+            select(TicketRow)
+            .where(
+                TicketRow.assignee_id == assignee_id,
+                TicketRow.status.in_([s.value for s in OPEN_STATUSES]),
+            )
+            .order_by(TicketRow.created_at, TicketRow.id)
+            .limit(limit)
+        )
+        return [_ticket(r) for r in rows]
 
     async def by_message(self, chat_id: int, message_id: int) -> Ticket | None:
         """The ticket opened from this message."""

@@ -143,3 +143,35 @@ async def test_the_resident_rates_in_the_group_and_only_they_count(runtime: Runt
     since = world.version
     await world.user_presses(RESIDENT, GROUP_G01, asked["message_id"], "r:1:unsatisfied")
     assert await toast_for(world, RESIDENT, since) == "这个工单已经评价过了，谢谢！"
+
+
+async def test_my_tickets_and_one_ticket_with_its_history(runtime: Runtime) -> None:
+    assert runtime.sandbox is not None
+    world = runtime.sandbox.world
+    await open_ticket(world)
+    since = world.version
+    await world.user_says(RESIDENT, GROUP_G01, "2号楼的水管爆了，水哗哗往外喷")  # urgent
+    await bot_messages_after(world, WANG, since)
+
+    since = world.version
+    await world.user_says(WANG, WANG, "/mytickets")
+    listing = (await bot_messages_after(world, WANG, since))[0]["text"]
+    lines = listing.splitlines()
+    assert lines[0] == "您的待处理工单（2）："
+    assert lines[1].startswith("🔴🚨 #2 报修｜待接单")  # urgent first
+    assert lines[2].startswith("🟢 #1 报修｜待接单")
+
+    since = world.version
+    await world.user_says(WANG, WANG, "/ticket 1")
+    shown = (await bot_messages_after(world, WANG, since))[0]["text"]
+    assert shown.startswith("🟢 工单 #1（待接单）")
+    assert "处理记录：" in shown
+    assert "派单：网格G01物业管家" in shown
+
+    since = world.version
+    await world.user_says(LI, LI, "/ticket 1")  # not on this repair's ladder
+    refused = (await bot_messages_after(world, LI, since))[0]["text"]
+    assert refused == "工单 #1 目前不由您负责，无法操作。如需协助请联系当前责任人。"
+    since = world.version
+    await world.user_says(LI, LI, "/mytickets")
+    assert (await bot_messages_after(world, LI, since))[0]["text"] == "您目前没有待处理的工单 👍"

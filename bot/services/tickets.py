@@ -26,6 +26,7 @@ from bot.domain import (
     Stage,
     StaleTicket,
     Ticket,
+    TicketEvent,
     TicketNotFound,
     TicketStatus,
     Tier,
@@ -390,6 +391,24 @@ class TicketService:
 
         await self._run(notice.ticket_id, step)
 
+    # -- what staff look at ---------------------------------------------------------------
+
+    async def my_open(self, member: StaffMember) -> list[Ticket]:
+        """A person's open tickets: urgent first, then by the nearest running deadline."""
+        async with self._uows() as uow:
+            tickets = await uow.tickets.open_for(member.id)
+        return sorted(tickets, key=lambda t: (not t.urgent, _next_deadline(t), t.id))
+
+    async def view(self, ticket_id: int, member: StaffMember) -> tuple[Ticket, list[TicketEvent]]:
+        """One ticket with its history, for someone who may act on it."""
+        async with self._uows() as uow:
+            ticket = await uow.tickets.get(ticket_id)
+            if ticket is None:
+                raise TicketNotFound(f"ticket #{ticket_id} not found")
+            if not sla.may_act(self.directory, ticket, member):
+                raise NotAllowed(f"staff:{member.id} may not view ticket #{ticket_id}")
+            return ticket, await uow.tickets.events(ticket_id)
+
     # -- what the scheduler calls --------------------------------------------------------
 
     async def fire(self, timer: Timer) -> str:
@@ -645,18 +664,7 @@ class TicketService:
         if to is None:
             member = self.directory.member(ticket.assignee_id) if ticket.assignee_id else None
             to = (member,) if member else ()
-        stages = sla.pending_stages(ticket)
-        stage = next((s for s in stages if s != Stage.RESOLVE), stages[0] if stages else None)
-        window = self.directory.sla.window(stage, ticket.tier) if stage else None
-        text = staff.card(
-            ticket,
-            headline=headline,
-            colour=sla.colour(ticket, self.directory.sla, now),
-            stage=stage,
-            due=ticket.due(stage) if stage else None,
-            timezone=self.directory.timezone,
-            window=window,
-        )
+        text = self.card(ticket, now, headline)
         if extra:
             text = f"{text}\n\n{extra}"
         return [
@@ -665,6 +673,21 @@ class TicketService:
             )
             for m in to
         ]
+
+    def card(self, ticket: Ticket, now: datetime, headline: str) -> str:
+        """A ticket as staff see it, with the deadline of the stage that is running."""
+        stages = sla.pending_stages(ticket)
+        stage = next((s for s in stages if s != Stage.RESOLVE), stages[0] if stages else None)
+        window = self.directory.sla.window(stage, ticket.tier) if stage else None
+        return staff.card(
+            ticket,
+            headline=headline,
+            colour=sla.colour(ticket, self.directory.sla, now),
+            stage=stage,
+            due=ticket.due(stage) if stage else None,
+            timezone=self.directory.timezone,
+            window=window,
+        )
 
     def _to_resident(self, ticket: Ticket, text: str, kind: str = "resident") -> Notice:
         return Notice(
@@ -679,6 +702,11 @@ _DUE_FIELD = {
     Stage.REPLY: "reply_due_at",
     Stage.RESOLVE: "resolve_due_at",
 }
+
+
+def _next_deadline(ticket: Ticket) -> datetime:
+    dues = [d for d in (ticket.due(s) for s in sla.pending_stages(ticket)) if d is not None]
+    return min(dues) if dues else ticket.created_at
 
 
 class _AlreadyDone(Exception):

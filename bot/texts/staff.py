@@ -165,7 +165,9 @@ HELP = (
     "/plan 工单号 一般|较大|特别复杂 方案内容 — 提交处理方案（自动告知居民）\n"
     "/resolve 工单号 [办结说明] — 办结\n"
     "/escalate 工单号 原因 — 上报（无力解决时）\n"
-    "/followup 工单号 后续方案 — 当天不能解决时告知居民后续方案"
+    "/followup 工单号 后续方案 — 当天不能解决时告知居民后续方案\n"
+    "/mytickets — 我的待处理工单\n"
+    "/ticket 工单号 — 查看工单详情和处理记录"
 )
 
 
@@ -227,3 +229,21 @@ def top_level(ticket_id: int) -> str:
 def plan_hint(ticket_id: int) -> str:
     """After accepting: how to send the plan."""
     return f"请在了解情况后提交处理方案：/plan {ticket_id} 一般|较大|特别复杂 方案内容"
+
+
+NO_OPEN_TICKETS = "您目前没有待处理的工单 👍"
+
+
+def ticket_list(lines: list[str]) -> str:
+    """/mytickets: one line per ticket, most pressing first."""
+    return f"您的待处理工单（{len(lines)}）：\n" + "\n".join(lines)
+
+
+def ticket_line(ticket: Ticket, colour: Colour, due: datetime | None, timezone: str) -> str:
+    """One ticket in a list."""
+    kind = CATEGORY_NAME.get(ticket.category, "诉求")
+    urgent = "🚨" if ticket.urgent else ""
+    deadline = f"，{clock_time(due, timezone)}前" if due else ""
+    status = STATUS_NAME.get(ticket.status.value, ticket.status.value)
+    words = quote(ticket.text)[:20]
+    return f"{COLOUR_MARK[colour]}{urgent} #{ticket.id} {kind}｜{status}{deadline}｜{words}"

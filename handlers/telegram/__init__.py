@@ -35,6 +35,8 @@ def register(application: Application) -> None:
     application.add_handler(CommandHandler("escalate", workers.on_escalate, private))
     application.add_handler(CommandHandler("followup", workers.on_follow_up, private))
     application.add_handler(CommandHandler("staffhelp", workers.on_staff_help, private))
+    application.add_handler(CommandHandler("mytickets", workers.on_my_tickets, private))
+    application.add_handler(CommandHandler("ticket", workers.on_ticket, private))
     application.add_handler(CallbackQueryHandler(workers.on_button, pattern=r"^t:"))
     application.add_handler(CallbackQueryHandler(residents.on_rating, pattern=r"^r:"))
     application.add_handler(CommandHandler("help", residents.on_help))

@@ -9,7 +9,9 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.core import Core
+from bot.directory import StaffMember
 from bot.domain import AtTopLevel, IllegalTransition, NotAllowed, Ticket, TicketNotFound
+from bot.services import sla
 from bot.services.tickets import Actor, staff_actor
 from bot.texts import staff as texts
 from handlers.telegram.deps import core
@@ -155,3 +157,64 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     answer = await _perform(update, context, parts[2], int(parts[1]), rest=[])
     await query.answer(answer[:190], show_alert=True)
+
+
+def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> StaffMember | None:
+    user = update.effective_user
+    return core(context).directory.current.by_telegram(user.id) if user else None
+
+
+async def on_my_tickets(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/mytickets: my open tickets, urgent and nearest deadline first."""
+    message = update.effective_message
+    member = _member(update, context)
+    if message is None:
+        return
+    if member is None:
+        await message.reply_text(texts.NOT_STAFF)
+        return
+    the_core = core(context)
+    tickets = await the_core.tickets.my_open(member)
+    if not tickets:
+        await message.reply_text(texts.NO_OPEN_TICKETS)
+        return
+    now = the_core.clock.now()
+    directory = the_core.directory.current
+    lines = [
+        texts.ticket_line(
+            t,
+            sla.colour(t, directory.sla, now),
+            min((d for d in (t.due(s) for s in sla.pending_stages(t)) if d), default=None),
+            directory.timezone,
+        )
+        for t in tickets
+    ]
+    await message.reply_text(texts.ticket_list(lines))
+
+
+async def on_ticket(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/ticket N: one ticket with its history."""
+    message = update.effective_message
+    member = _member(update, context)
+    if message is None:
+        return
+    if member is None:
+        await message.reply_text(texts.NOT_STAFF)
+        return
+    ticket_id = _ticket_number(list(context.args or []))
+    if ticket_id is None:
+        await message.reply_text("请写明工单号，例如：/ticket 12")
+        return
+    the_core = core(context)
+    try:
+        ticket, events = await the_core.tickets.view(ticket_id, member)
+    except TicketNotFound:
+        await message.reply_text(texts.not_found(ticket_id))
+        return
+    except NotAllowed:
+        await message.reply_text(texts.not_allowed(ticket_id))
+        return
+    headline = f"工单 #{ticket.id}（{texts.STATUS_NAME.get(ticket.status.value, '')}）"
+    card = the_core.tickets.card(ticket, the_core.clock.now(), headline)
+    history = texts.history(events, the_core.directory.current.timezone, limit=20)
+    await message.reply_text(f"{card}\n\n{history}")
