@@ -34,6 +34,10 @@ class TicketRepository(Protocol):
         """The ticket opened from this message, if any."""
         ...
 
+    async def by_reporter(self, reporter_id: int, limit: int = 20) -> list[Ticket]:
+        """A resident's most recent tickets, newest first."""
+        ...
+
     async def open_for(self, assignee_id: str, limit: int = 50) -> list[Ticket]:
         """Open tickets assigned to this person."""
         ...

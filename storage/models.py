@@ -143,6 +143,7 @@ class TicketRow(Base):
         Index("ix_tickets_community_created", "community_id", "created_at"),
         Index("ix_tickets_status_accept_due", "status", "accept_due_at"),
         Index("ix_tickets_assignee_status", "assignee_id", "status"),
+        Index("ix_tickets_reporter_id", "reporter_id", "id"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     community_id: Mapped[str] = mapped_column(String(64))

@@ -168,6 +168,16 @@ class SqlTicketRepository:
         )
         return [_ticket(r) for r in rows]
 
+    async def by_reporter(self, reporter_id: int, limit: int = 20) -> list[Ticket]:
+        """A resident's most recent tickets, newest first."""
+        rows = await self.session.scalars(
+            select(TicketRow)
+            .where(TicketRow.reporter_id == reporter_id)
+            .order_by(TicketRow.id.desc())
+            .limit(limit)
+        )
+        return [_ticket(r) for r in rows]
+
     async def by_message(self, chat_id: int, message_id: int) -> Ticket | None:
         """The ticket opened from this message."""
         row = await self.session.scalar(

@@ -13,7 +13,7 @@ import pytest
 from bot.settings import Settings, load_settings
 from handlers.runtime import Runtime
 from sandbox.world import World
-from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after
+from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after, quiet_for
 
 WANG, LI = 10002, 10001
 
@@ -175,3 +175,42 @@ async def test_my_tickets_and_one_ticket_with_its_history(runtime: Runtime) -> N
     since = world.version
     await world.user_says(LI, LI, "/mytickets")
     assert (await bot_messages_after(world, LI, since))[0]["text"] == "您目前没有待处理的工单 👍"
+
+
+async def test_residents_reply_to_ask_progress_or_withdraw(runtime: Runtime) -> None:
+    assert runtime.sandbox is not None
+    world = runtime.sandbox.world
+    since = world.version
+    await world.user_says(RESIDENT, GROUP_G01, "3号楼电梯坏了")
+    ack = (await bot_messages_after(world, GROUP_G01, since))[0]
+
+    since = world.version
+    await world.user_says(RESIDENT, GROUP_G01, "进度怎么样了？", reply_to=ack["message_id"])
+    answer = (await bot_messages_after(world, GROUP_G01, since))[0]
+    assert answer["text"] == "#1 等待接单，已通知负责人。"
+
+    since = world.version
+    await world.user_says(5000002, GROUP_G01, "不用了", reply_to=ack["message_id"])
+    assert await quiet_for(world, GROUP_G01, since)  # not their ticket: nothing happens
+
+    since = world.version
+    await world.user_says(RESIDENT, GROUP_G01, "/status")
+    listing = (await bot_messages_after(world, GROUP_G01, since))[0]
+    assert listing["text"] == "您的工单：\n#1 等待接单，已通知负责人。"
+
+    since = world.version
+    await world.user_says(
+        RESIDENT, GROUP_G01, "师傅来过了，已经好了，不用了", reply_to=ack["message_id"]
+    )
+    answer = (await bot_messages_after(world, GROUP_G01, since))[0]
+    assert answer["text"] == "#1 已撤销，感谢告知！"
+    async with runtime.core.uows() as uow:
+        ticket = await uow.tickets.get(1)
+        assert ticket is not None
+        assert ticket.status.value == "cancelled"
+        assert await uow.timers.pending(1) == []
+
+    since = world.version
+    await world.user_says(RESIDENT, GROUP_G01, "/status")
+    listing = (await bot_messages_after(world, GROUP_G01, since))[0]
+    assert listing["text"] == "您目前没有未办结的工单。"

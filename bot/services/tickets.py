@@ -9,6 +9,7 @@ assignee presses 接单) is retried on fresh data, so neither change is lost.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -391,6 +392,42 @@ class TicketService:
 
         await self._run(notice.ticket_id, step)
 
+    # -- what residents ask about ---------------------------------------------------------
+
+    async def resident_reply(
+        self, chat_id: int, resident_id: int, ticket_id: int, text: str
+    ) -> str | None:
+        """A reporter's reply to one of the bot's messages about their ticket: "不用了" /
+        "已经好了" withdraw it, "进度?" asks where it stands. None: not about the ticket
+        (the message then goes through intake like any other)."""
+        async with self._uows() as uow:
+            ticket = await uow.tickets.get(ticket_id)
+        if ticket is None or ticket.chat_id != chat_id or ticket.reporter_id != resident_id:
+            return None
+        said = text.strip()
+        if _WITHDRAW.search(said) and ticket.is_open:
+            await self.cancel(ticket_id, resident_actor(resident_id), f"居民回复：{said[:50]}")
+            return residents.withdrawn(ticket_id)
+        if _PROGRESS.search(said):
+            return self.progress(ticket)
+        return None
+
+    def progress(self, ticket: Ticket) -> str:
+        """Where a ticket stands, in the resident's words."""
+        expected = None
+        if ticket.resolve_due_at is not None:
+            expected = staff.clock_time(ticket.resolve_due_at, self.directory.timezone)
+        return residents.progress(ticket.id, ticket.status.value, ticket.plan_text, expected)
+
+    async def resident_status(self, resident_id: int) -> str:
+        """/status: the resident's tickets that are not closed yet."""
+        async with self._uows() as uow:
+            tickets = await uow.tickets.by_reporter(resident_id)
+        waiting = [t for t in tickets if t.is_open or t.status == TicketStatus.RESOLVED]
+        if not waiting:
+            return residents.NO_OPEN
+        return residents.status_list([self.progress(t) for t in waiting])
+
     # -- what staff look at ---------------------------------------------------------------
 
     async def my_open(self, member: StaffMember) -> list[Ticket]:
@@ -695,6 +732,11 @@ class TicketService:
         )
 
 
+# Replies a reporter gives to the bot's message about their ticket.
+_WITHDRAW = re.compile(
+    r"不用了|不需要了|已经好了|已经修好|自己修好|已经解决|已解决|不用来了|撤销|取消"
+)
+_PROGRESS = re.compile(r"进度|怎么样了|到哪了|什么时候|还没|有人管吗|[?？]$")
 _RESIDENT_ACTIONS = frozenset({Action.CANCEL, Action.CLOSE, Action.REOPEN, Action.RATE})
 _DUE_FIELD = {
     Stage.UNDERSTAND: "accept_due_at",

@@ -116,3 +116,36 @@ def follow_up(ticket_id: int, plan: str) -> str:
 def escalated(ticket_id: int) -> str:
     """The ticket went up a level; the resident hears it is still being chased."""
     return f"#{ticket_id} 已上报上级协调处理，请您放心。"
+
+
+STATUS_WORD = {
+    "new": "等待接单，已通知负责人",
+    "reopened": "重新办理中，已通知上级",
+    "accepted": "已接单，正在了解情况",
+    "planned": "处理中",
+    "resolved": "已办结，等待您的评价",
+    "closed": "已办结",
+    "cancelled": "已撤销",
+    "merged": "已合并到其他工单",
+}
+NO_OPEN = "您目前没有未办结的工单。"
+
+
+def progress(ticket_id: int, status: str, plan: str, expected: str | None) -> str:
+    """Answer to "进度?" as a reply to the bot's message."""
+    text = f"#{ticket_id} {STATUS_WORD.get(status, status)}"
+    if plan and status == "planned":
+        text += f"。处理方案：{plan}"
+        if expected:
+            text += f"，预计{expected}前处理完"
+    return text + "。"
+
+
+def withdrawn(ticket_id: int) -> str:
+    """The resident said it is no longer needed."""
+    return f"#{ticket_id} 已撤销，感谢告知！"
+
+
+def status_list(lines: list[str]) -> str:
+    """/status: the resident's open tickets."""
+    return "您的工单：\n" + "\n".join(lines)

@@ -40,6 +40,7 @@ def register(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(workers.on_button, pattern=r"^t:"))
     application.add_handler(CallbackQueryHandler(residents.on_rating, pattern=r"^r:"))
     application.add_handler(CommandHandler("help", residents.on_help))
+    application.add_handler(CommandHandler("status", residents.on_status))
     application.add_handler(
         MessageHandler(
             filters.UpdateType.MESSAGE

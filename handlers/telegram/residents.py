@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 
 from telegram import Update
 from telegram.error import TelegramError
@@ -16,6 +17,7 @@ from bot.texts import residents as texts
 from handlers.telegram.deps import core
 
 logger = logging.getLogger(__name__)
+TICKET_NUMBER = re.compile(r"#(\d{1,12})")
 
 
 async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -25,6 +27,21 @@ async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if message is None or user is None:
         return
     text = message.text or message.caption or ""
+    replied = message.reply_to_message
+    if (
+        replied is not None
+        and replied.from_user is not None
+        and replied.from_user.id == context.bot.id
+    ):
+        # A reply to the bot's message about a ticket: "不用了", "进度?".
+        number = TICKET_NUMBER.search(replied.text or "")
+        if number is not None:
+            answer = await core(context).tickets.resident_reply(
+                message.chat_id, user.id, int(number.group(1)), text
+            )
+            if answer is not None:
+                await message.reply_text(answer, do_quote=True)
+                return
     result = await core(context).intake.receive_group_message(
         IncomingMessage(
             chat_id=message.chat_id,
@@ -80,3 +97,12 @@ async def on_rating(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     # The buttons have done their job; leave the message without them.
     with contextlib.suppress(TelegramError):
         await query.edit_message_reply_markup(None)
+
+
+async def on_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/status: the sender's tickets that are still open or waiting for a rating."""
+    message = update.effective_message
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    await message.reply_text(await core(context).tickets.resident_status(user.id))
