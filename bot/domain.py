@@ -104,6 +104,15 @@ class Stage(StrEnum):
     RESOLVE = "resolve"  # resolved by report + tier time
 
 
+# Which Ticket field holds each stage's deadline.
+DUE_FIELD = {
+    Stage.UNDERSTAND: "accept_due_at",
+    Stage.PLAN: "plan_due_at",
+    Stage.REPLY: "reply_due_at",
+    Stage.RESOLVE: "resolve_due_at",
+}
+
+
 class Colour(StrEnum):
     """分色预警: how much of the current deadline is used up."""
 
@@ -157,12 +166,8 @@ class Ticket:
 
     def due(self, stage: Stage) -> datetime | None:
         """The deadline of a stage, if it is running."""
-        return {
-            Stage.UNDERSTAND: self.accept_due_at,
-            Stage.PLAN: self.plan_due_at,
-            Stage.REPLY: self.reply_due_at,
-            Stage.RESOLVE: self.resolve_due_at,
-        }[stage]
+        due: datetime | None = getattr(self, DUE_FIELD[stage])
+        return due
 
 
 @dataclass(frozen=True)

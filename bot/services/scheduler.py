@@ -39,7 +39,6 @@ class DeadlineScheduler:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.on_fired = on_fired  # (due, fired, outcome): for lateness figures
-        self.fired = 0
 
     def wake(self) -> None:
         """Something was scheduled: re-read the earliest deadline."""
@@ -67,7 +66,6 @@ class DeadlineScheduler:
                     outcome = "failed"
                     await self._give_up(timer.id, outcome)
                 handled += 1
-                self.fired += 1
                 if self.on_fired is not None:
                     self.on_fired(timer.due_at, self._clock.now(), outcome)
                 logger.debug(

@@ -39,6 +39,12 @@ def pending_stages(ticket: Ticket) -> list[Stage]:
     return stages
 
 
+def next_deadline(ticket: Ticket) -> datetime | None:
+    """The nearest running deadline, if any."""
+    dues = [d for d in (ticket.due(s) for s in pending_stages(ticket)) if d is not None]
+    return min(dues, default=None)
+
+
 def remind_time(due: datetime, window: timedelta) -> datetime:
     """When to remind: once 80% of the window is used."""
     return due - window * (1 - REMIND_AT)

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from bot.directory import Directory, DirectoryHolder, StaffMember
 from bot.domain import (
+    DUE_FIELD,
     TRANSITIONS,
     Action,
     AtTopLevel,
@@ -196,9 +197,7 @@ class TicketService:
             ticket = await uow.tickets.save(
                 replace(ticket, status=TicketStatus.RESOLVED, resolved_at=now), now
             )
-            await uow.timers.cancel(
-                ticket.id, now, stages=[s.value for s in Stage], kinds=("day_end",)
-            )
+            await uow.timers.cancel(ticket.id, now, stages=_ALL_STAGES, kinds=("day_end",))
             await uow.timers.add(ticket.id, "autoclose", "", now + self.directory.sla.confirm)
             await self._event(uow, ticket, now, actor, "resolved", before=before, note=note)
             ask = replace(
@@ -218,13 +217,7 @@ class TicketService:
             uow: UnitOfWork, ticket: Ticket, now: datetime
         ) -> tuple[Ticket, list[Notice]]:
             self._check(ticket, Action.CLOSE, actor)
-            ticket = await uow.tickets.save(
-                replace(ticket, status=TicketStatus.CLOSED, closed_at=now), now
-            )
-            await uow.timers.cancel(ticket.id, now, kinds=("autoclose",))
-            await self._event(
-                uow, ticket, now, actor, "closed", before=TicketStatus.RESOLVED, note=note
-            )
+            ticket = await self._end(uow, ticket, now, actor, TicketStatus.CLOSED, "closed", note)
             return ticket, []
 
         return await self._run(ticket_id, step)
@@ -255,13 +248,7 @@ class TicketService:
             await self._event(uow, ticket, now, actor, "rated", before=ticket.status, note=name)
             if rating == Rating.UNSATISFIED:
                 return await self._reopen(uow, ticket, now, actor, "居民评价不满意")
-            ticket = await uow.tickets.save(
-                replace(ticket, status=TicketStatus.CLOSED, closed_at=now), now
-            )
-            await uow.timers.cancel(ticket.id, now, kinds=("autoclose",))
-            await self._event(
-                uow, ticket, now, actor, "closed", before=TicketStatus.RESOLVED, note=name
-            )
+            ticket = await self._end(uow, ticket, now, actor, TicketStatus.CLOSED, "closed", name)
             return ticket, [self._to_resident(ticket, residents.thanks(ticket.id))]
 
         return await self._run(ticket_id, step)
@@ -334,14 +321,8 @@ class TicketService:
             uow: UnitOfWork, ticket: Ticket, now: datetime
         ) -> tuple[Ticket, list[Notice]]:
             self._check(ticket, Action.CANCEL, actor)
-            before = ticket.status
-            ticket = await uow.tickets.save(
-                replace(ticket, status=TicketStatus.CANCELLED, closed_at=now), now
-            )
-            await uow.timers.cancel(
-                ticket.id, now, stages=[s.value for s in Stage], kinds=("day_end", "autoclose")
-            )
-            await self._event(uow, ticket, now, actor, "cancelled", before=before, note=_note(note))
+            cancelled = TicketStatus.CANCELLED
+            ticket = await self._end(uow, ticket, now, actor, cancelled, "cancelled", _note(note))
             return ticket, []
 
         return await self._run(ticket_id, step)
@@ -361,16 +342,9 @@ class TicketService:
             uow: UnitOfWork, ticket: Ticket, now: datetime
         ) -> tuple[Ticket, list[Notice]]:
             self._check(ticket, Action.MERGE, actor)
-            before = ticket.status
-            ticket = await uow.tickets.save(
-                replace(ticket, status=TicketStatus.MERGED, merged_into=into, closed_at=now), now
-            )
-            await uow.timers.cancel(
-                ticket.id, now, stages=[s.value for s in Stage], kinds=("day_end", "autoclose")
-            )
-            await self._event(
-                uow, ticket, now, actor, "merged", before=before, note=f"并入 #{into}"
-            )
+            ticket = replace(ticket, merged_into=into)
+            note = f"并入 #{into}"
+            ticket = await self._end(uow, ticket, now, actor, TicketStatus.MERGED, "merged", note)
             return ticket, []
 
         return await self._run(ticket_id, step)
@@ -434,7 +408,9 @@ class TicketService:
         """A person's open tickets: urgent first, then by the nearest running deadline."""
         async with self._uows() as uow:
             tickets = await uow.tickets.open_for(member.id)
-        return sorted(tickets, key=lambda t: (not t.urgent, _next_deadline(t), t.id))
+        return sorted(
+            tickets, key=lambda t: (not t.urgent, sla.next_deadline(t) or t.created_at, t.id)
+        )
 
     async def view(self, ticket_id: int, member: StaffMember) -> tuple[Ticket, list[TicketEvent]]:
         """One ticket with its history, for someone who may act on it."""
@@ -480,12 +456,8 @@ class TicketService:
         if timer.kind == "autoclose":
             if ticket.status != TicketStatus.RESOLVED:
                 return "skipped", ticket, []
-            ticket = await uow.tickets.save(
-                replace(ticket, status=TicketStatus.CLOSED, closed_at=now), now
-            )
-            await self._event(
-                uow, ticket, now, BOT_ACTOR, "closed", before=TicketStatus.RESOLVED, note="未评价"
-            )
+            status = TicketStatus.CLOSED
+            ticket = await self._end(uow, ticket, now, BOT_ACTOR, status, "closed", "未评价")
             return "closed", ticket, []
         if not ticket.is_open:
             return "skipped", ticket, []
@@ -587,6 +559,23 @@ class TicketService:
         who = self.directory.member(assignee) if assignee else None
         return ticket, [self._to_resident(ticket, residents.accepted(ticket.id, who))]
 
+    async def _end(  # noqa: PLR0917 - one call shape for every way a ticket ends
+        self,
+        uow: UnitOfWork,
+        ticket: Ticket,
+        now: datetime,
+        actor: Actor,
+        status: TicketStatus,
+        kind: str,
+        note: str,
+    ) -> Ticket:
+        """Closed, cancelled or merged: saved as such, every pending clock stopped, recorded."""
+        before = ticket.status
+        ticket = await uow.tickets.save(replace(ticket, status=status, closed_at=now), now)
+        await uow.timers.cancel(ticket.id, now, stages=_ALL_STAGES, kinds=("day_end", "autoclose"))
+        await self._event(uow, ticket, now, actor, kind, before=before, note=note)
+        return ticket
+
     async def _climb(
         self,
         uow: UnitOfWork,
@@ -605,14 +594,14 @@ class TicketService:
         previous = self.directory.member(ticket.assignee_id) if ticket.assignee_id else None
         policy = self.directory.sla
         changes: dict[str, object] = {"level": rung.number, "assignee_id": rung.staff[0].id}
-        if rearm:
-            for running in sla.pending_stages(ticket):
-                if stage is not None and running != stage:
-                    continue
-                if running == Stage.REPLY:
-                    continue
-                window = policy.window(running, ticket.tier)
-                changes[_DUE_FIELD[running]] = now + window
+        # The reply stage is the bot's own job: it is never handed on.
+        rearmed = [
+            running
+            for running in (sla.pending_stages(ticket) if rearm else [])
+            if running != Stage.REPLY and stage in (None, running)
+        ]
+        for running in rearmed:
+            changes[DUE_FIELD[running]] = now + policy.window(running, ticket.tier)
         ticket = await uow.tickets.save(replace(ticket, **changes), now)  # type: ignore[arg-type]
         level_name = sla.LEVEL_NAMES[rung.number]
         await self._event(
@@ -633,14 +622,9 @@ class TicketService:
             before=ticket.status,
             note=f"{rung.reason}：{rung.staff[0].name}",
         )
-        if rearm:
-            for running in sla.pending_stages(ticket):
-                if running == Stage.REPLY or (stage is not None and running != stage):
-                    continue
-                await uow.timers.cancel(ticket.id, now, stages=(running,))
-                due = ticket.due(running)
-                assert due is not None
-                await self._arm(uow, ticket, running, due, now)
+        for running in rearmed:
+            await uow.timers.cancel(ticket.id, now, stages=(running,))
+            await self._arm(uow, ticket, running, ticket.due(running), now)
         events = await uow.tickets.events(ticket.id)
         headline = staff.escalated_to_you(reason, level_name)
         body = staff.history(events, self.directory.timezone)
@@ -737,18 +721,8 @@ _WITHDRAW = re.compile(
     r"不用了|不需要了|已经好了|已经修好|自己修好|已经解决|已解决|不用来了|撤销|取消"
 )
 _PROGRESS = re.compile(r"进度|怎么样了|到哪了|什么时候|还没|有人管吗|[?？]$")
+_ALL_STAGES = tuple(stage.value for stage in Stage)
 _RESIDENT_ACTIONS = frozenset({Action.CANCEL, Action.CLOSE, Action.REOPEN, Action.RATE})
-_DUE_FIELD = {
-    Stage.UNDERSTAND: "accept_due_at",
-    Stage.PLAN: "plan_due_at",
-    Stage.REPLY: "reply_due_at",
-    Stage.RESOLVE: "resolve_due_at",
-}
-
-
-def _next_deadline(ticket: Ticket) -> datetime:
-    dues = [d for d in (ticket.due(s) for s in sla.pending_stages(ticket)) if d is not None]
-    return min(dues) if dues else ticket.created_at
 
 
 class _AlreadyDone(Exception):

@@ -184,7 +184,7 @@ async def on_my_tickets(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         texts.ticket_line(
             t,
             sla.colour(t, directory.sla, now),
-            min((d for d in (t.due(s) for s in sla.pending_stages(t)) if d), default=None),
+            sla.next_deadline(t),
             directory.timezone,
         )
         for t in tickets
