@@ -23,12 +23,14 @@ from bot.directory import (
     Directory,
     Grid,
     Group,
+    RoutingPolicy,
     SlaPolicy,
     StaffMember,
     Street,
 )
-from bot.domain import Role, Tier
+from bot.domain import Category, Role, Tier
 from bot.durations import parse_duration
+from bot.roster import Shift, parse_shift
 
 Path_ = tuple[str | int, ...]
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -78,6 +80,8 @@ Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
 Building = Annotated[str, BeforeValidator(_building)]
 DayEnd = Annotated[time, BeforeValidator(_day_end)]
 Weight = Annotated[float, BeforeValidator(_weight)]
+ShiftText = Annotated[Shift, BeforeValidator(parse_shift)]
+Post = Literal["property", "grid_worker"]
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
@@ -107,6 +111,17 @@ class _Staff(_Strict):
     name: Name
     telegram_id: int
     role: Role
+    on_duty: list[ShiftText] = []  # e.g. ["mon-fri 08:30-17:30"]; empty: always
+
+
+class _Routing(_Strict):
+    # Posts in the order they are tried; the first one the grid has filled takes the ticket.
+    repair: list[Post] = Field(default=["property", "grid_worker"], min_length=1)
+    dispute: list[Post] = Field(default=["grid_worker"], min_length=1)
+    service: list[Post] = Field(default=["grid_worker"], min_length=1)
+    urgent_to_community: bool = True
+    me_too: bool = True  # false: every report opens its own ticket
+    me_too_window: Duration = timedelta(hours=2)  # a same report this soon joins the ticket
 
 
 class _Street(_Strict):
@@ -135,6 +150,7 @@ class _Community(_Strict):
     staff: list[Ident] = []
     grids: list[_Grid] = Field(min_length=1)
     groups: list[_Group] = []
+    routing: _Routing = _Routing()
 
 
 KeywordTable = dict[Literal["repair", "dispute", "service"], dict[str, Weight]]
@@ -429,6 +445,16 @@ def _to_directory(parsed: _File) -> Directory:
                 Group(chat_id=gr.chat_id, name=gr.name, community_id=c.id, grid_id=gr.grid)
                 for gr in c.groups
             ),
+            routing=RoutingPolicy(
+                first={
+                    Category.REPAIR: tuple(c.routing.repair),
+                    Category.DISPUTE: tuple(c.routing.dispute),
+                    Category.SERVICE: tuple(c.routing.service),
+                },
+                urgent_to_community=c.routing.urgent_to_community,
+                me_too=c.routing.me_too,
+                me_too_window=c.routing.me_too_window,
+            ),
         )
         for c in parsed.communities
     )
@@ -436,7 +462,13 @@ def _to_directory(parsed: _File) -> Directory:
         timezone=parsed.timezone,
         sla=sla,
         staff=tuple(
-            StaffMember(id=s.id, name=s.name, telegram_id=s.telegram_id, role=s.role)
+            StaffMember(
+                id=s.id,
+                name=s.name,
+                telegram_id=s.telegram_id,
+                role=s.role,
+                roster=tuple(s.on_duty),
+            )
             for s in parsed.staff
         ),
         street=Street(name=parsed.street.name, staff=tuple(parsed.street.staff))

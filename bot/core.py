@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.config import CommunityFile
 from bot.directory import DirectoryHolder
 from bot.ports import Clock, Notifier, UnitOfWorkFactory
+from bot.services.homes import HomeService
 from bot.services.intake import IntakeService
 from bot.services.rules import RuleBook
 from bot.services.scheduler import DeadlineScheduler
@@ -25,6 +26,7 @@ class Core:
     intake: IntakeService
     tickets: TicketService
     scheduler: DeadlineScheduler
+    homes: HomeService
 
 
 async def build_core(
@@ -49,4 +51,5 @@ async def build_core(
         intake=IntakeService(uows, rules, directory, clock, tickets),
         tickets=tickets,
         scheduler=scheduler,
+        homes=HomeService(uows, directory, clock),
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 
-from bot.domain import Role, Stage, Tier
+from bot.domain import Category, Role, Stage, Tier
+from bot.roster import Shift
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,28 @@ class StaffMember:
     name: str
     telegram_id: int
     role: Role
+    roster: tuple[Shift, ...] = ()  # empty: on duty at all times unless /offduty
+
+
+# Who takes each kind of request first, by post in the grid: "property" (物业管家) or
+# "grid_worker" (网格员); the first post the grid has filled wins.
+POSTS = ("property", "grid_worker")
+
+
+@dataclass(frozen=True)
+class RoutingPolicy:
+    """A community's dispatch rule (派单规则); the default is the sources' practice."""
+
+    first: dict[Category, tuple[str, ...]] = field(
+        default_factory=lambda: {
+            Category.REPAIR: ("property", "grid_worker"),  # 物业 where there is one
+            Category.DISPUTE: ("grid_worker",),  # 群网首调: first-level mediation
+            Category.SERVICE: ("grid_worker",),
+        }
+    )
+    urgent_to_community: bool = True  # emergencies reach community staff at once
+    me_too: bool = True  # a later report of the same problem joins the open ticket
+    me_too_window: timedelta = timedelta(hours=2)  # … if it comes this soon after
 
 
 @dataclass(frozen=True)
@@ -70,6 +93,7 @@ class Community:
     staff: tuple[str, ...]
     grids: tuple[Grid, ...]
     groups: tuple[Group, ...]
+    routing: RoutingPolicy = field(default_factory=RoutingPolicy)
 
 
 @dataclass(frozen=True)
@@ -89,9 +113,11 @@ class Directory:
     staff: tuple[StaffMember, ...]
     street: Street | None
     communities: tuple[Community, ...]
-    _groups: dict[int, Group] = field(default_factory=dict, repr=False, compare=False)
-    _grids: dict[str, Grid] = field(default_factory=dict, repr=False, compare=False)
-    _staff: dict[str, StaffMember] = field(default_factory=dict, repr=False, compare=False)
+    _groups: dict[int, Group] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _grids: dict[str, Grid] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _staff: dict[str, StaffMember] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         for community in self.communities:

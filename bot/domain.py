@@ -65,6 +65,7 @@ class Action(StrEnum):
     CLOSE = "close"
     REOPEN = "reopen"
     ESCALATE = "escalate"
+    REASSIGN = "reassign"
     FOLLOW_UP = "follow_up"
     CANCEL = "cancel"
     MERGE = "merge"
@@ -80,6 +81,7 @@ TRANSITIONS: dict[Action, frozenset[TicketStatus]] = {
     Action.CLOSE: frozenset({TicketStatus.RESOLVED}),
     Action.REOPEN: frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED}),
     Action.ESCALATE: OPEN_STATUSES,
+    Action.REASSIGN: OPEN_STATUSES,
     Action.FOLLOW_UP: OPEN_STATUSES,
     Action.CANCEL: OPEN_STATUSES,
     Action.MERGE: OPEN_STATUSES,
@@ -157,6 +159,8 @@ class Ticket:
     follow_up_at: datetime | None = None
     merged_into: int | None = None
     rating: Rating | None = None  # the latest verdict; None: not rated (yet)
+    households: int = 1  # how many households reported it ("me too" adds one)
+    topic: str = ""  # the classifier's topic words, space-separated, for "me too" matching
     version: int = 0  # optimistic lock: a save against a stale version is refused
 
     @property
@@ -190,6 +194,8 @@ class NewTicket:
     location: dict[str, str]
     accept_due_at: datetime | None = None
     resolve_due_at: datetime | None = None
+    level: int = 0  # 1 when the backup post took it because the first was off duty
+    topic: str = ""
 
 
 @dataclass(frozen=True)
@@ -264,3 +270,42 @@ class Notice:
     buttons: tuple[Button, ...] = ()
     ticket_id: int | None = None
     kind: str = ""  # what it is, for logs and for acting on delivery (e.g. "plan_to_resident")
+    mention: tuple[int, str] | None = None  # (user id, name): the name in the text mentions them
+
+
+@dataclass(frozen=True)
+class Presence:
+    """What the bot knows about a staff member's availability beyond the roster."""
+
+    staff_id: str
+    off_duty: bool = False  # said /offduty and not /onduty since
+    on_duty_until: datetime | None = None  # said /onduty outside their roster: until then
+    unreachable_since: datetime | None = None  # a private message to them was refused
+
+
+@dataclass(frozen=True)
+class Home:
+    """Where a resident who writes privately lives, and a report waiting for that answer."""
+
+    user_id: int
+    community_id: str | None = None
+    building: str | None = None
+    pending_message_id: int | None = None
+    pending_text: str | None = None
+
+    @property
+    def known(self) -> bool:
+        """Whether both questions have been answered."""
+        return self.community_id is not None and self.building is not None
+
+
+@dataclass(frozen=True)
+class Report:
+    """A later report of the same problem ("me too"), attached to an open ticket."""
+
+    ticket_id: int
+    chat_id: int
+    message_id: int
+    reporter_id: int
+    text: str
+    at: datetime

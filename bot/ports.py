@@ -8,7 +8,17 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from bot.directory import Directory
-from bot.domain import NewTicket, Notice, Ticket, TicketEvent, Timer
+from bot.domain import (
+    Category,
+    Home,
+    NewTicket,
+    Notice,
+    Presence,
+    Report,
+    Ticket,
+    TicketEvent,
+    Timer,
+)
 
 
 class Clock(Protocol):
@@ -38,6 +48,12 @@ class TicketRepository(Protocol):
         """A resident's most recent tickets, newest first."""
         ...
 
+    async def open_like(
+        self, community_id: str, category: Category, since: datetime, limit: int = 50
+    ) -> list[Ticket]:
+        """Open tickets of one community and category reported since ``since``, newest first."""
+        ...
+
     async def open_for(self, assignee_id: str, limit: int = 50) -> list[Ticket]:
         """Open tickets assigned to this person."""
         ...
@@ -62,6 +78,46 @@ class TicketRepository(Protocol):
 
     async def events(self, ticket_id: int) -> list[TicketEvent]:
         """The ticket's history, oldest first."""
+        ...
+
+
+class ReportRepository(Protocol):
+    """ "Me too" reports attached to tickets."""
+
+    async def add(self, report: Report) -> bool:
+        """Attach a report; False if this message was attached before (a redelivery)."""
+        ...
+
+    async def by_message(self, chat_id: int, message_id: int) -> Report | None:
+        """The report made by this message, if it was attached to a ticket."""
+        ...
+
+    async def for_ticket(self, ticket_id: int) -> list[Report]:
+        """Every report attached to a ticket, oldest first."""
+        ...
+
+
+class PresenceRepository(Protocol):
+    """Staff availability beyond the roster, and whether they can be reached privately."""
+
+    async def get_many(self, staff_ids: Iterable[str]) -> dict[str, Presence]:
+        """What is recorded for these people (absent: nothing recorded, i.e. the defaults)."""
+        ...
+
+    async def save(self, presence: Presence, at: datetime) -> None:
+        """Record a person's presence."""
+        ...
+
+
+class HomeRepository(Protocol):
+    """Where residents who write privately live."""
+
+    async def get(self, user_id: int) -> Home | None:
+        """The resident's home, if they told us (or were asked)."""
+        ...
+
+    async def save(self, home: Home, at: datetime) -> None:
+        """Remember it."""
         ...
 
 
@@ -160,6 +216,15 @@ class UnitOfWork(Protocol):
 
     @property
     def timers(self) -> TimerRepository: ...
+
+    @property
+    def reports(self) -> ReportRepository: ...
+
+    @property
+    def presence(self) -> PresenceRepository: ...
+
+    @property
+    def homes(self) -> HomeRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

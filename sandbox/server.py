@@ -82,6 +82,21 @@ def _require(params: dict[str, Any], *names: str) -> None:
             raise BotApiError(400, f"Bad Request: {name} is required")
 
 
+def _entities(params: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """``entities`` as sent (a JSON list of MessageEntity objects); anything else is refused."""
+    raw = params.get("entities")
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError:
+            raise BotApiError(400, "Bad Request: can't parse entities") from None
+    if not isinstance(raw, list) or not all(isinstance(e, dict) for e in raw):
+        raise BotApiError(400, "Bad Request: can't parse entities")
+    return raw
+
+
 def _reply_to(params: dict[str, Any]) -> int | None:
     reply_parameters = params.get("reply_parameters")
     if isinstance(reply_parameters, dict) and "message_id" in reply_parameters:
@@ -181,6 +196,7 @@ class SandboxServer:
             text=str(params["text"]),
             reply_to=_reply_to(params),
             reply_markup=params.get("reply_markup"),
+            entities=_entities(params),
         )
 
     async def _m_editmessagetext(self, params: dict[str, Any]) -> Any:

@@ -69,6 +69,7 @@ class Message:
     reply_markup: dict[str, Any] | None = None
     edited: bool = False
     version: int = 0
+    entities: list[dict[str, Any]] | None = None  # e.g. text mentions
 
 
 @dataclass
@@ -157,6 +158,8 @@ class World:
             out["edit_date"] = int(time.time())
         if message.reply_markup:
             out["reply_markup"] = message.reply_markup
+        if message.entities:
+            out["entities"] = message.entities
         if nested and message.reply_to is not None:
             original = self.find(message.chat_id, message.reply_to)
             if original is not None:
@@ -255,6 +258,7 @@ class World:
         text: str,
         reply_to: int | None = None,
         reply_markup: dict[str, Any] | None = None,
+        entities: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """``sendMessage``."""
         self._check_target(chat_id)
@@ -270,6 +274,7 @@ class World:
             reply_to=reply_to,
             reply_markup=reply_markup or None,
             version=self._bump(),
+            entities=entities or None,
         )
         self.messages[chat_id].append(message)
         await self._notify(updates=False)
@@ -383,6 +388,11 @@ class World:
             "date": message.date,
             "reply_to": message.reply_to,
             "buttons": buttons,
+            "mentions": [
+                e["user"]["id"]
+                for e in message.entities or []
+                if e.get("type") == "text_mention" and isinstance(e.get("user"), dict)
+            ],
             "edited": message.edited,
             "version": message.version,
         }

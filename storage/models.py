@@ -78,6 +78,7 @@ class StaffRow(Base):
     telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
     role: Mapped[str] = mapped_column(String(20))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    roster: Mapped[list[str] | None] = mapped_column(JSON)  # revision 0005; None: always
 
 
 class CommunityRow(Base):
@@ -88,6 +89,7 @@ class CommunityRow(Base):
     name: Mapped[str] = mapped_column(String(100))
     staff: Mapped[list[str]] = mapped_column(JSON, default=list)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # revision 0005
 
 
 class GridRow(Base):
@@ -178,6 +180,10 @@ class TicketRow(Base):
     follow_up_at: Mapped[datetime | None]
     merged_into: Mapped[int | None] = mapped_column(BigInteger)
     rating: Mapped[str | None] = mapped_column(String(20))  # revision 0003
+    # revision 0005: households that reported it ("me too" adds one), and the classifier's
+    # topic words, which decide whether a later report is the same problem.
+    households: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    topic: Mapped[str] = mapped_column(String(200), default="", server_default="")
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -209,3 +215,48 @@ class TimerRow(Base):
     due_at: Mapped[datetime]
     fired_at: Mapped[datetime | None]
     outcome: Mapped[str] = mapped_column(String(40), default="")  # done, skipped, cancelled
+
+
+class TicketReportRow(Base):
+    """A later report of the same problem ("me too"), attached to an open ticket.
+
+    (chat_id, message_id) is unique, so a redelivered message is not counted twice.
+    """
+
+    __tablename__ = "ticket_reports"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "message_id", name="uq_ticket_reports_chat_message"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    reporter_id: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime]
+
+
+class StaffPresenceRow(Base):
+    """Whether a staff member is at work and can be reached in private chat."""
+
+    __tablename__ = "staff_presence"
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    off_duty: Mapped[bool] = mapped_column(Boolean, default=False)  # /offduty until /onduty
+    on_duty_until: Mapped[datetime | None]  # /onduty outside the roster lasts until then
+    changed_at: Mapped[datetime]
+    unreachable_since: Mapped[datetime | None]  # a private message to them was refused
+
+
+class ResidentHomeRow(Base):
+    """Where a resident who writes to the bot privately lives (asked once, remembered)."""
+
+    __tablename__ = "resident_homes"
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    community_id: Mapped[str | None] = mapped_column(String(64))
+    building: Mapped[str | None] = mapped_column(String(20))
+    # The first message, kept while the bot asks where they live.
+    pending_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    pending_text: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime]

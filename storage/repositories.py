@@ -10,12 +10,24 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.directory import Community, Directory, Grid, Group, SlaPolicy, StaffMember, Street
+from bot.directory import (
+    Community,
+    Directory,
+    Grid,
+    Group,
+    RoutingPolicy,
+    SlaPolicy,
+    StaffMember,
+    Street,
+)
 from bot.domain import (
     OPEN_STATUSES,
     Category,
+    Home,
     NewTicket,
+    Presence,
     Rating,
+    Report,
     Role,
     StaleTicket,
     Ticket,
@@ -24,14 +36,18 @@ from bot.domain import (
     Tier,
     Timer,
 )
+from bot.roster import parse_shift
 from storage.models import (
     CommunityRow,
     GridRow,
     GroupRow,
     KeywordRow,
     MetaRow,
+    ResidentHomeRow,
+    StaffPresenceRow,
     StaffRow,
     TicketEventRow,
+    TicketReportRow,
     TicketRow,
     TimerRow,
 )
@@ -72,6 +88,8 @@ def _ticket(row: TicketRow) -> Ticket:
         follow_up_at=row.follow_up_at,
         merged_into=row.merged_into,
         rating=Rating(row.rating) if row.rating else None,
+        households=row.households,
+        topic=row.topic,
         version=row.version,
     )
 
@@ -96,6 +114,7 @@ _MUTABLE = (
     "follow_up_at",
     "merged_into",
     "rating",
+    "households",
 )
 
 
@@ -124,7 +143,9 @@ class SqlTicketRepository:
             location=dict(ticket.location),
             created_at=ticket.created_at,
             updated_at=ticket.created_at,
-            level=0,
+            level=ticket.level,
+            topic=ticket.topic,
+            households=1,
             accept_due_at=ticket.accept_due_at,
             resolve_due_at=ticket.resolve_due_at,
             plan_text="",
@@ -164,6 +185,23 @@ class SqlTicketRepository:
                 TicketRow.status.in_([s.value for s in OPEN_STATUSES]),
             )
             .order_by(TicketRow.created_at, TicketRow.id)
+            .limit(limit)
+        )
+        return [_ticket(r) for r in rows]
+
+    async def open_like(
+        self, community_id: str, category: Category, since: datetime, limit: int = 50
+    ) -> list[Ticket]:
+        """Open tickets of one community and category reported since ``since``, newest first."""
+        rows = await self.session.scalars(
+            select(TicketRow)
+            .where(
+                TicketRow.community_id == community_id,
+                TicketRow.created_at >= since,
+                TicketRow.category == category.value,
+                TicketRow.status.in_([s.value for s in OPEN_STATUSES]),
+            )
+            .order_by(TicketRow.created_at.desc(), TicketRow.id.desc())
             .limit(limit)
         )
         return [_ticket(r) for r in rows]
@@ -284,14 +322,23 @@ class SqlDirectoryRepository:
             await self.session.execute(delete(model))
         self.session.add_all(
             StaffRow(
-                id=m.id, name=m.name, telegram_id=m.telegram_id, role=m.role.value, position=pos
+                id=m.id,
+                name=m.name,
+                telegram_id=m.telegram_id,
+                role=m.role.value,
+                position=pos,
+                roster=[shift.text for shift in m.roster],
             )
             for pos, m in enumerate(directory.staff)
         )
         for cpos, community in enumerate(directory.communities):
             self.session.add(
                 CommunityRow(
-                    id=community.id, name=community.name, staff=list(community.staff), position=cpos
+                    id=community.id,
+                    name=community.name,
+                    staff=list(community.staff),
+                    position=cpos,
+                    routing=_routing_to_json(community.routing),
                 )
             )
         await self.session.flush()
@@ -345,7 +392,13 @@ class SqlDirectoryRepository:
             timezone=await self.get_meta("timezone"),
             sla=_sla_from_json(sla),
             staff=tuple(
-                StaffMember(id=s.id, name=s.name, telegram_id=s.telegram_id, role=Role(s.role))
+                StaffMember(
+                    id=s.id,
+                    name=s.name,
+                    telegram_id=s.telegram_id,
+                    role=Role(s.role),
+                    roster=tuple(parse_shift(text) for text in s.roster or ()),
+                )
                 for s in staff
             ),
             street=Street(name=street["name"], staff=tuple(street["staff"])) if street else None,
@@ -354,6 +407,7 @@ class SqlDirectoryRepository:
                     id=c.id,
                     name=c.name,
                     staff=tuple(c.staff),
+                    routing=_routing_from_json(c.routing),
                     grids=tuple(
                         Grid(
                             id=g.id,
@@ -381,6 +435,129 @@ class SqlDirectoryRepository:
                 for c in communities
             ),
         )
+
+
+class SqlReportRepository:
+    """ "Me too" reports attached to tickets."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, report: Report) -> bool:
+        """Attach a report; False if this message was attached before (a redelivery)."""
+        if await self.by_message(report.chat_id, report.message_id) is not None:
+            return False
+        self.session.add(
+            TicketReportRow(
+                ticket_id=report.ticket_id,
+                chat_id=report.chat_id,
+                message_id=report.message_id,
+                reporter_id=report.reporter_id,
+                text=report.text,
+                at=report.at,
+            )
+        )
+        await self.session.flush()
+        return True
+
+    async def by_message(self, chat_id: int, message_id: int) -> Report | None:
+        """The report made by this message, if it was attached to a ticket."""
+        row = await self.session.scalar(
+            select(TicketReportRow).where(
+                TicketReportRow.chat_id == chat_id, TicketReportRow.message_id == message_id
+            )
+        )
+        return _report(row) if row else None
+
+    async def for_ticket(self, ticket_id: int) -> list[Report]:
+        """Every report attached to a ticket, oldest first."""
+        rows = await self.session.scalars(
+            select(TicketReportRow)
+            .where(TicketReportRow.ticket_id == ticket_id)
+            .order_by(TicketReportRow.id)
+        )
+        return [_report(r) for r in rows]
+
+
+def _report(row: TicketReportRow) -> Report:
+    return Report(
+        ticket_id=row.ticket_id,
+        chat_id=row.chat_id,
+        message_id=row.message_id,
+        reporter_id=row.reporter_id,
+        text=row.text,
+        at=row.at,
+    )
+
+
+class SqlPresenceRepository:
+    """Staff availability beyond the roster."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get_many(self, staff_ids: Iterable[str]) -> dict[str, Presence]:
+        """What is recorded for these people (absent: nothing recorded, i.e. the defaults)."""
+        ids = list(set(staff_ids))
+        if not ids:
+            return {}
+        rows = await self.session.scalars(
+            select(StaffPresenceRow).where(StaffPresenceRow.staff_id.in_(ids))
+        )
+        return {
+            r.staff_id: Presence(
+                staff_id=r.staff_id,
+                off_duty=r.off_duty,
+                on_duty_until=r.on_duty_until,
+                unreachable_since=r.unreachable_since,
+            )
+            for r in rows
+        }
+
+    async def save(self, presence: Presence, at: datetime) -> None:
+        """Record a person's presence."""
+        row = await self.session.get(StaffPresenceRow, presence.staff_id)
+        if row is None:
+            row = StaffPresenceRow(staff_id=presence.staff_id)
+            self.session.add(row)
+        row.off_duty = presence.off_duty
+        row.on_duty_until = presence.on_duty_until
+        row.unreachable_since = presence.unreachable_since
+        row.changed_at = at
+        await self.session.flush()
+
+
+class SqlHomeRepository:
+    """Where residents who write privately live."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: int) -> Home | None:
+        """The resident's home, if they told us (or were asked)."""
+        row = await self.session.get(ResidentHomeRow, user_id)
+        if row is None:
+            return None
+        return Home(
+            user_id=row.user_id,
+            community_id=row.community_id,
+            building=row.building,
+            pending_message_id=row.pending_message_id,
+            pending_text=row.pending_text,
+        )
+
+    async def save(self, home: Home, at: datetime) -> None:
+        """Remember it."""
+        row = await self.session.get(ResidentHomeRow, home.user_id)
+        if row is None:
+            row = ResidentHomeRow(user_id=home.user_id)
+            self.session.add(row)
+        row.community_id = home.community_id
+        row.building = home.building
+        row.pending_message_id = home.pending_message_id
+        row.pending_text = home.pending_text
+        row.updated_at = at
+        await self.session.flush()
 
 
 class SqlKeywordRepository:
@@ -504,3 +681,23 @@ class SqlTimerRepository:
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def _routing_to_json(policy: RoutingPolicy) -> dict[str, Any]:
+    return {
+        "first": {category.value: list(posts) for category, posts in policy.first.items()},
+        "urgent_to_community": policy.urgent_to_community,
+        "me_too": policy.me_too,
+        "me_too_window": policy.me_too_window.total_seconds(),
+    }
+
+
+def _routing_from_json(data: dict[str, Any] | None) -> RoutingPolicy:
+    if not data:  # rows written before revision 0005: the default policy
+        return RoutingPolicy()
+    return RoutingPolicy(
+        first={Category(k): tuple(v) for k, v in data["first"].items()},
+        urgent_to_community=bool(data["urgent_to_community"]),
+        me_too=bool(data["me_too"]),
+        me_too_window=timedelta(seconds=data["me_too_window"]),
+    )

@@ -9,7 +9,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.repositories import (
     SqlDirectoryRepository,
+    SqlHomeRepository,
     SqlKeywordRepository,
+    SqlPresenceRepository,
+    SqlReportRepository,
     SqlTicketRepository,
     SqlTimerRepository,
 )
@@ -22,6 +25,9 @@ class SqlUnitOfWork:
     directory: SqlDirectoryRepository
     keywords: SqlKeywordRepository
     timers: SqlTimerRepository
+    reports: SqlReportRepository
+    presence: SqlPresenceRepository
+    homes: SqlHomeRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -33,6 +39,9 @@ class SqlUnitOfWork:
         self.directory = SqlDirectoryRepository(self._session)
         self.keywords = SqlKeywordRepository(self._session)
         self.timers = SqlTimerRepository(self._session)
+        self.reports = SqlReportRepository(self._session)
+        self.presence = SqlPresenceRepository(self._session)
+        self.homes = SqlHomeRepository(self._session)
         return self
 
     async def __aexit__(

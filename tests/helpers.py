@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 import time
 from typing import Any
 
+from bot.config import CommunityFile
 from sandbox.world import World
 
 RESIDENT = 5000001  # 张阿姨 in the sandbox
@@ -37,3 +39,13 @@ async def quiet_for(world: World, chat_id: int, since: int, seconds: float = 0.5
     return not [
         m for m in world.changes_since(since)["messages"] if m["chat_id"] == chat_id and m["is_bot"]
     ]
+
+
+def without_me_too(file: CommunityFile) -> CommunityFile:
+    """The community file with "me too" merging off, for tests that open many tickets about
+    the same thing and mean each to be its own."""
+    communities = tuple(
+        replace(c, routing=replace(c.routing, me_too=False)) for c in file.directory.communities
+    )
+    directory = replace(file.directory, communities=communities)
+    return replace(file, directory=directory, digest=file.digest + "-separate")

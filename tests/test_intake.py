@@ -51,7 +51,7 @@ async def test_repair_opens_a_ticket_for_the_property_manager(core: Core, clock:
         events = await uow.tickets.events(ticket.id)
     assert stored == ticket
     assert [e.kind for e in events] == ["opened", "assigned"]
-    assert events[1].note == "网格G01物业管家"
+    assert events[1].note == "网格G01物业管家：王管家"
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ from bot.services import sla
 from bot.services.intake import IncomingMessage
 from bot.services.tickets import BOT_ACTOR, resident_actor, staff_actor
 from storage.uow import SqlUnitOfWorkFactory
+from tests.helpers import without_me_too
 
 GROUP_G01 = -1001000000001
 RESIDENT = 5000001
@@ -64,7 +65,7 @@ def recorder() -> Recorder:
 async def core(
     uows: SqlUnitOfWorkFactory, demo_file: CommunityFile, clock: FakeClock, recorder: Recorder
 ) -> Core:
-    return await build_core(uows, demo_file, clock, recorder)
+    return await build_core(uows, without_me_too(demo_file), clock, recorder)
 
 
 async def report(core: Core, text: str = "3号楼电梯坏了", message_id: int = 1) -> Ticket:
@@ -119,7 +120,13 @@ async def test_a_new_ticket_carries_its_deadlines_and_pings_the_assignee(
     assert f"工单 #{ticket.id}" in pings[0]
     assert "请在 19:05 前接单" in pings[0]  # 11:00 UTC is 19:00 in Shanghai
     assert "3号楼" in pings[0]
-    assert [b.label for b in recorder.sent[0].buttons] == ["接单", "办结", "上报"]
+    assert [b.label for b in recorder.sent[0].buttons] == [
+        "接单",
+        "处理方案",
+        "办结",
+        "上报",
+        "转派",
+    ]
     async with core.uows() as uow:
         pending = await uow.timers.pending(ticket.id)
     assert [(t.kind, t.stage, t.due_at - start) for t in pending] == [
@@ -194,7 +201,12 @@ async def test_nobody_accepts_the_ticket_climbs_every_level_on_time(
     assert history.count("escalated") == 3
     async with core.uows() as uow:
         notes = [e.note for e in await uow.tickets.events(ticket.id) if e.kind == "assigned"]
-    assert notes == ["网格G01物业管家", "备岗接替：刘网格", "幸福社区：赵书记", "街道：孙主任"]
+    assert notes == [
+        "网格G01物业管家：王管家",
+        "网格G01备岗：刘网格",
+        "幸福社区：赵书记",
+        "街道：孙主任",
+    ]
 
 
 async def test_every_stage_deadline_escalates_when_missed(core: Core, clock: FakeClock) -> None:
@@ -432,6 +444,7 @@ async def test_every_action_is_allowed_exactly_from_its_statuses(
             Action.CLOSE: lambda t: core.tickets.close(t, admin),
             Action.REOPEN: lambda t: core.tickets.reopen(t, admin, "不满意"),
             Action.ESCALATE: lambda t: core.tickets.escalate(t, admin, "无力解决"),
+            Action.REASSIGN: lambda t: core.tickets.reassign(t, admin, "li", "请网格员协助"),
             Action.FOLLOW_UP: lambda t: core.tickets.follow_up(t, admin, "明天处理"),
             Action.CANCEL: lambda t: core.tickets.cancel(t, admin),
             Action.MERGE: lambda t: core.tickets.merge(t, into, admin),  # noqa: B023

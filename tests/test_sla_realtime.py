@@ -79,7 +79,10 @@ async def test_unaccepted_ticket_reminds_and_escalates_on_time(runtime: Runtime)
     opened = time.monotonic() - (runtime.core.clock.now() - ticket.created_at).total_seconds()
 
     ping, _ = await wait_for_message(world, WANG, since, "工单 #1", 5.0)
-    assert [b["text"] for b in ping["buttons"][0]] == ["接单", "办结", "上报"]
+    assert [[b["text"] for b in row] for row in ping["buttons"]] == [
+        ["接单", "处理方案", "办结"],
+        ["上报", "转派"],
+    ]
 
     _, reminded = await wait_for_message(world, WANG, since, "提醒", 5.0)
     assert abs(reminded - (opened + 0.8 * UNDERSTAND)) <= TOLERANCE

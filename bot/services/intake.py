@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.directory import DirectoryHolder
-from bot.domain import Category, NewTicket, Notice, Ticket, Tier
-from bot.ports import Clock, UnitOfWorkFactory
-from bot.services.routing import route
+from bot.directory import DirectoryHolder, Grid
+from bot.domain import Category, Home, NewTicket, Notice, Report, StaleTicket, Ticket, Tier
+from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from bot.services import metoo, routing
 from bot.services.rules import RuleBook
 from bot.services.tickets import TicketService
 from bot.texts import residents
+from nlp import Classification
 
 logger = logging.getLogger(__name__)
 MAX_STORED_TEXT = 4000
@@ -46,6 +47,7 @@ class Outcome(StrEnum):
     NOT_REQUEST = "not_request"
     DUPLICATE = "duplicate"
     OPENED = "opened"
+    ME_TOO = "me_too"  # attached to an open ticket about the same problem
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ class IntakeResult:
 
 
 class IntakeService:
-    """Classifies group messages and opens tickets for requests."""
+    """Classifies residents' messages and opens tickets for requests."""
 
     def __init__(
         self,
@@ -77,25 +79,75 @@ class IntakeService:
 
     async def receive_group_message(self, message: IncomingMessage) -> IntakeResult:
         """Handle one group message. Idempotent per (chat, message id)."""
-        directory = self._directory.current
-        group = directory.group(message.chat_id)
+        group = self._directory.current.group(message.chat_id)
         if group is None:
             return IntakeResult(Outcome.UNKNOWN_GROUP)
-        result = await self._rules.classify(group.community_id, message.text)
+        return await self._receive(message, self._directory.current.grid(group.grid_id), None)
+
+    async def receive_private_message(self, message: IncomingMessage, home: Home) -> IntakeResult:
+        """Handle a resident's private message, placed by the home they told us. Answers in
+        the private chat may name the room; nothing is posted in a group."""
+        directory = self._directory.current
+        if home.community_id is None or home.building is None:
+            raise ValueError("ask where the resident lives before taking private reports")
+        grid = directory.grid_for_building(home.community_id, home.building)
+        if grid is None:  # the building left the file since they told us
+            grid = directory.community(home.community_id).grids[0]
+        return await self._receive(message, grid, home.building)
+
+    async def _receive(
+        self, message: IncomingMessage, home: Grid, home_building: str | None
+    ) -> IntakeResult:
+        result = await self._rules.classify(home.community_id, message.text)
         if not result.is_request:
             return IntakeResult(Outcome.NOT_REQUEST)
+        for attempt in range(3):
+            try:
+                return await self._open_or_attach(message, home, home_building, result)
+            except StaleTicket:  # the ticket a "me too" joins changed meanwhile: look again
+                logger.info("me-too target changed; retry %d", attempt + 1)
+        return await self._open_or_attach(message, home, home_building, result, me_too=False)
+
+    async def _open_or_attach(
+        self,
+        message: IncomingMessage,
+        home: Grid,
+        home_building: str | None,
+        result: Classification,
+        me_too: bool = True,
+    ) -> IntakeResult:
+        directory = self._directory.current
         category = Category(result.category)
-        where = route(directory, group, category, result.location.get("building"))
+        location = dict(result.location)
+        if home_building and not location.get("building"):
+            location["building"] = home_building
+        building = location.get("building")
+        topic = metoo.topic_words((e.rule, e.word) for e in result.evidence)
         async with self._uows() as uow:
             existing = await uow.tickets.by_message(message.chat_id, message.message_id)
+            if existing is None:
+                report = await uow.reports.by_message(message.chat_id, message.message_id)
+                if report is not None:
+                    existing = await uow.tickets.get(report.ticket_id)
             if existing is not None:
                 # Telegram redelivered the update, or we crashed before confirming it.
                 return IntakeResult(Outcome.DUPLICATE, existing)
             now = self._clock.now()
+            grid = routing.grid_for(directory, home, building)
+            policy = directory.community(home.community_id).routing
+            if me_too and policy.me_too and category in metoo.MERGEABLE and not result.urgent:
+                since = now - policy.me_too_window
+                candidates = await uow.tickets.open_like(home.community_id, category, since)
+                same = metoo.find_same(candidates, grid_id=grid.id, building=building, topic=topic)
+                if same is not None:
+                    return await self._attach(uow, same, message, now)
+            rungs = routing.ladder(directory, grid.id, category)
+            available = await self._tickets.on_duty(uow, [m for r in rungs for m in r.staff], now)
+            where = routing.route(directory, home, category, building, available)
             tier = Tier(result.tier)
             ticket = await uow.tickets.add(
                 NewTicket(
-                    community_id=group.community_id,
+                    community_id=grid.community_id,
                     grid_id=where.grid.id,
                     chat_id=message.chat_id,
                     message_id=message.message_id,
@@ -108,9 +160,11 @@ class IntakeService:
                     tier=tier,
                     created_at=now,
                     assignee_id=where.assignee.id if where.assignee else None,
-                    location=result.location,
+                    location=location,
                     accept_due_at=now + directory.sla.understand,
                     resolve_due_at=now + directory.sla.resolve[tier],
+                    level=where.level,
+                    topic=topic,
                 )
             )
             evidence = ", ".join(f"{e.word}({e.rule})" for e in result.evidence)
@@ -130,7 +184,7 @@ class IntakeService:
                 kind="assigned",
                 from_status="new",
                 to_status="new",
-                note=where.reason,
+                note=f"{where.reason}：{where.assignee.name}" if where.assignee else where.reason,
             )
             notices = await self._tickets.arm_new(uow, ticket, now)
             await uow.commit()
@@ -139,7 +193,7 @@ class IntakeService:
             "ticket #%d opened: %s in %s, assignee %s (%s)",
             ticket.id,
             category.value,
-            group.community_id,
+            grid.community_id,
             ticket.assignee_id,
             where.reason,
         )
@@ -152,3 +206,25 @@ class IntakeService:
             promise=directory.sla.understand,
         )
         return IntakeResult(Outcome.OPENED, ticket, reply, tuple(notices))
+
+    async def _attach(
+        self, uow: UnitOfWork, ticket: Ticket, message: IncomingMessage, now: datetime
+    ) -> IntakeResult:
+        report = Report(
+            ticket_id=ticket.id,
+            chat_id=message.chat_id,
+            message_id=message.message_id,
+            reporter_id=message.sender_id,
+            text=storable(message.text, MAX_STORED_TEXT),
+            at=now,
+        )
+        attached = await self._tickets.attach(uow, ticket, report, now)
+        if attached is None:
+            return IntakeResult(Outcome.DUPLICATE, ticket)
+        ticket, notices = attached
+        await uow.commit()
+        logger.info("message %s/%s joined #%d", message.chat_id, message.message_id, ticket.id)
+        directory = self._directory.current
+        assignee = directory.member(ticket.assignee_id) if ticket.assignee_id else None
+        reply = residents.me_too(ticket.id, ticket.households, assignee)
+        return IntakeResult(Outcome.ME_TOO, ticket, reply, tuple(notices))

@@ -5,12 +5,12 @@ Pure functions over the directory and a ticket; the lifecycle service stores wha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.directory import Directory, SlaPolicy, StaffMember
-from bot.domain import Category, Colour, Role, Stage, Ticket, TicketStatus
+from bot.domain import Colour, Role, Stage, Ticket, TicketStatus
+from bot.services.routing import Level, ladder
 
 REMIND_AT = 0.8  # a reminder goes out when 80% of a stage's time is used (黄色预警)
 TOP_LEVEL = 3
@@ -77,52 +77,9 @@ def next_day_end(after: datetime, day_end: time, timezone: str) -> datetime:
     return candidate
 
 
-@dataclass(frozen=True)
-class Level:
-    """One rung of the escalation ladder: who stands there, and why they were chosen."""
-
-    number: int
-    staff: tuple[StaffMember, ...]
-    reason: str
-
-
-def first_responders(directory: Directory, ticket: Ticket) -> tuple[StaffMember, ...]:
-    """Level 0: the grid's property manager for repairs, otherwise the grid worker."""
-    grid = directory.grid(ticket.grid_id)
-    if ticket.category == Category.REPAIR:
-        order = (grid.property, grid.grid_worker)
-    else:
-        order = (grid.grid_worker, grid.property)
-    for staff_id in order:
-        member = directory.member(staff_id) if staff_id else None
-        if member is not None:
-            return (member,)
-    return ()
-
-
-def ladder(directory: Directory, ticket: Ticket) -> list[Level]:
-    """Grid → backup post (AB岗) → community staff → street staff; empty rungs left out."""
-    grid = directory.grid(ticket.grid_id)
-    community = directory.community(ticket.community_id)
-
-    def members(ids: tuple[str, ...] | list[str]) -> tuple[StaffMember, ...]:
-        found = (directory.member(i) for i in ids)
-        return tuple(m for m in found if m is not None)
-
-    first = first_responders(directory, ticket)
-    first_ids = {m.id for m in first}
-    rungs = [
-        Level(0, first, f"网格{grid.id}{LEVEL_NAMES[0]}"),
-        Level(1, tuple(m for m in members(grid.backup) if m.id not in first_ids), "备岗接替"),
-        Level(2, members(community.staff), f"{community.name}"),
-        Level(3, members(directory.street.staff) if directory.street else (), "街道"),
-    ]
-    return [rung for rung in rungs if rung.staff]
-
-
 def next_level(directory: Directory, ticket: Ticket) -> Level | None:
     """The next rung above the ticket's level, or None at the top."""
-    for rung in ladder(directory, ticket):
+    for rung in ladder(directory, ticket.grid_id, ticket.category):
         if rung.number > ticket.level:
             return rung
     return None
@@ -133,5 +90,6 @@ def may_act(directory: Directory, ticket: Ticket, staff: StaffMember) -> bool:
     if staff.role == Role.ADMIN or staff.id == ticket.assignee_id:
         return True
     return any(
-        rung.number >= ticket.level and staff in rung.staff for rung in ladder(directory, ticket)
+        rung.number >= ticket.level and staff in rung.staff
+        for rung in ladder(directory, ticket.grid_id, ticket.category)
     )

@@ -12,7 +12,7 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, time
 
 from bot.directory import Directory, DirectoryHolder, StaffMember
 from bot.domain import (
@@ -24,7 +24,10 @@ from bot.domain import (
     IllegalTransition,
     NotAllowed,
     Notice,
+    Presence,
     Rating,
+    Report,
+    Role,
     Stage,
     StaleTicket,
     Ticket,
@@ -35,7 +38,7 @@ from bot.domain import (
     Timer,
 )
 from bot.ports import Clock, Notifier, UnitOfWork, UnitOfWorkFactory
-from bot.services import sla
+from bot.services import privacy, routing, sla
 from bot.texts import residents, staff
 
 logger = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ ATTEMPTS = 5
 BOT = "bot"
 MAX_NOTE = 500
 PLAN_TO_RESIDENT = "plan_to_resident"
+ASSIGNMENT = "ping"  # a ticket handed to someone: if it cannot reach them, the group hears
 
 Step = Callable[[UnitOfWork, Ticket, datetime], Awaitable[tuple[Ticket, list[Notice]]]]
 
@@ -104,19 +108,32 @@ class TicketService:
         day_end = sla.next_day_end(now, policy.day_end, self.directory.timezone)
         await uow.timers.add(ticket.id, "day_end", "", day_end)
         notices = self._pings(ticket, now, staff.new_ticket_headline(ticket.urgent, False))
-        if ticket.urgent:
+        dispatch = self.directory.community(ticket.community_id).routing
+        if ticket.urgent and dispatch.urgent_to_community:
             # Emergencies reach the community at once, not after a missed deadline.
             community = [
                 m
-                for rung in sla.ladder(self.directory, ticket)
+                for rung in routing.ladder(self.directory, ticket.grid_id, ticket.category)
                 if rung.number == 2
                 for m in rung.staff
                 if m.id != ticket.assignee_id
             ]
-            notices += self._pings(ticket, now, staff.new_ticket_headline(True, True), community)
+            notices += self._pings(ticket, now, staff.new_ticket_headline(True, True), to=community)
         return notices
 
     # -- staff and resident actions ------------------------------------------------------
+
+    async def check(self, ticket_id: int, action: Action, actor: Actor) -> Ticket:
+        """Whether ``actor`` may do ``action`` now, before asking them for details (the plan
+        text, a reason): raises what the action itself would raise."""
+        async with self._uows() as uow:
+            ticket = await uow.tickets.get(ticket_id)
+        if ticket is None:
+            raise TicketNotFound(f"ticket #{ticket_id} not found")
+        self._check(ticket, action, actor)
+        if action == Action.ESCALATE and sla.next_level(self.directory, ticket) is None:
+            raise AtTopLevel(f"ticket #{ticket.id} is already at the top level")
+        return ticket
 
     async def accept(self, ticket_id: int, actor: Actor) -> Ticket:
         """接单: the assignee takes the ticket and starts learning the facts."""
@@ -176,11 +193,9 @@ class TicketService:
                 note=f"{staff.TIER_NAME[tier]}：{text}",
             )
             expected = staff.clock_time(resolve_due, self.directory.timezone, policy.resolve[tier])
-            notices.append(
-                self._to_resident(
-                    ticket, residents.planned(ticket.id, text, expected), PLAN_TO_RESIDENT
-                )
-            )
+            told = residents.planned(ticket.id, text, expected)
+            notices.append(self._to_resident(ticket, told, PLAN_TO_RESIDENT))
+            notices += await self._to_others(uow, ticket, told)
             return ticket, notices
 
         return await self._run(ticket_id, step)
@@ -206,7 +221,10 @@ class TicketService:
                     Button(residents.RATING_NAME[r], f"r:{ticket.id}:{r.value}") for r in Rating
                 ),
             )
-            return ticket, [ask]
+            # Households who said "me too" hear it as well; only the reporter rates.
+            told = residents.resolved_for_others(ticket.id, note)
+            others = await self._to_others(uow, ticket, told)
+            return ticket, [ask, *others]
 
         return await self._run(ticket_id, step)
 
@@ -366,6 +384,176 @@ class TicketService:
 
         await self._run(notice.ticket_id, step)
 
+    async def attach(
+        self, uow: UnitOfWork, ticket: Ticket, report: Report, now: datetime
+    ) -> tuple[Ticket, list[Notice]] | None:
+        """ "Me too": attach a later report of the same problem (inside intake's transaction).
+        None when this message was attached before (a redelivered update)."""
+        earlier = await uow.reports.for_ticket(ticket.id)
+        if not await uow.reports.add(report):
+            return None
+        households = {ticket.reporter_id, *(r.reporter_id for r in earlier)}
+        if report.reporter_id not in households:
+            ticket = await uow.tickets.save(replace(ticket, households=ticket.households + 1), now)
+        actor = resident_actor(report.reporter_id)
+        note = f"{staff.quote(report.text)}（共{ticket.households}户）"
+        await self._event(uow, ticket, now, actor, "me_too", before=ticket.status, note=note)
+        member = self.directory.member(ticket.assignee_id) if ticket.assignee_id else None
+        notices = []
+        if member is not None and report.reporter_id not in households:
+            notices.append(
+                Notice(
+                    member.telegram_id,
+                    staff.me_too(ticket.id, ticket.households, report.text),
+                    ticket_id=ticket.id,
+                    kind="me_too",
+                )
+            )
+        return ticket, notices
+
+    # -- who is at work ------------------------------------------------------------------
+
+    async def on_duty(
+        self, uow: UnitOfWork, members: list[StaffMember], now: datetime
+    ) -> routing.Available:
+        """A test of who among ``members`` is on duty now (roster, /offduty, /onduty)."""
+        presences = await uow.presence.get_many(m.id for m in members)
+        timezone = self.directory.timezone
+        return lambda m: routing.is_available(m, presences.get(m.id), now, timezone)
+
+    async def set_off_duty(self, member: StaffMember) -> tuple[list[int], list[int]]:
+        """/offduty: mark the person off duty and hand their not-yet-accepted tickets to whoever
+        is on duty next on each ticket's ladder (备岗接替). Returns (handed over, kept): tickets
+        already accepted stay with them (they can 转派 them)."""
+        async with self._uows() as uow:
+            now = self._clock.now()
+            await uow.presence.save(
+                replace(await self._presence(uow, member), off_duty=True, on_duty_until=None), now
+            )
+            await uow.commit()
+            mine = await uow.tickets.open_for(member.id)
+        handed, kept = [], []
+        for ticket in mine:
+            waiting = ticket.status in (TicketStatus.NEW, TicketStatus.REOPENED)
+            if waiting and await self._hand_over(ticket.id, member):
+                handed.append(ticket.id)
+            else:
+                kept.append(ticket.id)
+        logger.info("staff %s off duty; handed over %s, kept %s", member.id, handed, kept)
+        return handed, kept
+
+    async def set_on_duty(self, member: StaffMember) -> datetime | None:
+        """/onduty: back at work. Outside the roster this lasts until local midnight; returns
+        that time, or None when the roster has them on duty anyway."""
+        async with self._uows() as uow:
+            now = self._clock.now()
+            timezone = self.directory.timezone
+            presence = replace(await self._presence(uow, member), off_duty=False)
+            until = None
+            rostered = replace(presence, on_duty_until=None)
+            if not routing.is_available(member, rostered, now, timezone):
+                until = sla.next_day_end(now, time(0, 0), timezone)
+            await uow.presence.save(replace(presence, on_duty_until=until), now)
+            await uow.commit()
+        logger.info("staff %s on duty (until %s)", member.id, until)
+        return until
+
+    async def reachable(self, member: StaffMember) -> None:
+        """The person opened a private chat with the bot (/start): pings reach them again."""
+        async with self._uows() as uow:
+            presence = await self._presence(uow, member)
+            if presence.unreachable_since is not None:
+                now = self._clock.now()
+                await uow.presence.save(replace(presence, unreachable_since=None), now)
+                await uow.commit()
+                logger.info("staff %s can be reached in private chat again", member.id)
+
+    async def _presence(self, uow: UnitOfWork, member: StaffMember) -> Presence:
+        found = await uow.presence.get_many([member.id])
+        return found.get(member.id, Presence(member.id))
+
+    async def _hand_over(self, ticket_id: int, member: StaffMember) -> bool:
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            if ticket.assignee_id != member.id or ticket.status not in (
+                TicketStatus.NEW,
+                TicketStatus.REOPENED,
+            ):
+                return ticket, []
+            rungs = routing.ladder(self.directory, ticket.grid_id, ticket.category)
+            available = await self.on_duty(uow, [m for r in rungs for m in r.staff], now)
+            picked = routing.pick(rungs, ticket.level, available)
+            if picked is None or picked.assignee == member:
+                return ticket, []  # nobody else on duty: it stays, and the clocks still run
+            ticket = await uow.tickets.save(
+                replace(ticket, assignee_id=picked.assignee.id, level=picked.level), now
+            )
+            reason = f"备岗接替（{member.name}下班）"
+            await self._event(
+                uow,
+                ticket,
+                now,
+                staff_actor(member),
+                "assigned",
+                before=ticket.status,
+                note=f"{reason}：{picked.assignee.name}",
+            )
+            return ticket, self._pings(ticket, now, staff.handed_over(member.name))
+
+        ticket = await self._run(ticket_id, step)
+        return ticket.assignee_id != member.id
+
+    def reassign_candidates(self, ticket: Ticket) -> list[StaffMember]:
+        """Who a ticket may be 转派 to: the staff of its grid, then of its community."""
+        grid = self.directory.grid(ticket.grid_id)
+        community = self.directory.community(ticket.community_id)
+        ids = [grid.property, grid.grid_worker, *grid.backup, *community.staff]
+        found: list[StaffMember] = []
+        for staff_id in ids:
+            member = self.directory.member(staff_id) if staff_id else None
+            if member and member.id != ticket.assignee_id and member not in found:
+                found.append(member)
+        return found
+
+    async def reassign(
+        self, ticket_id: int, actor: Actor, to_staff_id: str, note: str = ""
+    ) -> Ticket:
+        """转派: hand the ticket to another member of its grid or community. The clocks keep
+        running: passing a ticket on never buys time."""
+        note = _note(note)
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.REASSIGN, actor)
+            target = next(
+                (m for m in self.reassign_candidates(ticket) if m.id == to_staff_id), None
+            )
+            if target is None:
+                raise NotAllowed(f"#{ticket.id} cannot be reassigned to {to_staff_id!r}")
+            previous = self.directory.member(ticket.assignee_id) if ticket.assignee_id else None
+            ticket = await uow.tickets.save(replace(ticket, assignee_id=target.id), now)
+            who = actor.staff.name if actor.staff else "系统"
+            detail = f"转派（{who}）：{target.name}" + (f"；{note}" if note else "")
+            status = ticket.status
+            await self._event(uow, ticket, now, actor, "assigned", before=status, note=detail)
+            events = await uow.tickets.events(ticket.id)
+            body = staff.history(events, self.directory.timezone)
+            notices = self._pings(ticket, now, staff.reassigned_to_you(who, note), extra=body)
+            if previous is not None and previous != actor.staff:
+                notices.append(
+                    Notice(
+                        previous.telegram_id,
+                        staff.reassigned_away(ticket.id, target.name, who),
+                        ticket_id=ticket.id,
+                        kind="reassigned_away",
+                    )
+                )
+            return ticket, notices
+
+        return await self._run(ticket_id, step)
+
     # -- what residents ask about ---------------------------------------------------------
 
     async def resident_reply(
@@ -383,24 +571,25 @@ class TicketService:
             await self.cancel(ticket_id, resident_actor(resident_id), f"居民回复：{said[:50]}")
             return residents.withdrawn(ticket_id)
         if _PROGRESS.search(said):
-            return self.progress(ticket)
+            return self.progress(ticket, public=privacy.is_group(chat_id))
         return None
 
-    def progress(self, ticket: Ticket) -> str:
-        """Where a ticket stands, in the resident's words."""
+    def progress(self, ticket: Ticket, *, public: bool) -> str:
+        """Where a ticket stands, in the resident's words (redacted where the group reads)."""
         expected = None
         if ticket.resolve_due_at is not None:
             expected = staff.clock_time(ticket.resolve_due_at, self.directory.timezone)
-        return residents.progress(ticket.id, ticket.status.value, ticket.plan_text, expected)
+        text = residents.progress(ticket.id, ticket.status.value, ticket.plan_text, expected)
+        return privacy.redact(text) if public else text
 
-    async def resident_status(self, resident_id: int) -> str:
+    async def resident_status(self, resident_id: int, *, public: bool) -> str:
         """/status: the resident's tickets that are not closed yet."""
         async with self._uows() as uow:
             tickets = await uow.tickets.by_reporter(resident_id)
         waiting = [t for t in tickets if t.is_open or t.status == TicketStatus.RESOLVED]
         if not waiting:
             return residents.NO_OPEN
-        return residents.status_list([self.progress(t) for t in waiting])
+        return residents.status_list([self.progress(t, public=public) for t in waiting])
 
     # -- what staff look at ---------------------------------------------------------------
 
@@ -466,7 +655,8 @@ class TicketService:
             after = sla.next_day_end(now, policy.day_end, self.directory.timezone)
             await uow.timers.add(ticket.id, "day_end", "", after)
             await self._event(uow, ticket, now, BOT_ACTOR, "day_end", before=ticket.status)
-            return "asked", ticket, self._pings(ticket, now, staff.day_end_request(ticket.id))
+            request = staff.day_end_request(ticket.id)
+            return "asked", ticket, self._pings(ticket, now, request, kind="day_end")
         return await self._fire_stage(uow, ticket, timer, now)
 
     async def _fire_stage(  # noqa: PLR0911 - one early return per reason to do nothing
@@ -480,7 +670,8 @@ class TicketService:
             # Past the deadline too (catching up after downtime): the breach says it all.
             if due <= now:
                 return "skipped", ticket, []
-            return "reminded", ticket, self._pings(ticket, now, staff.reminder(stage, due - now))
+            headline = staff.reminder(stage, due - now)
+            return "reminded", ticket, self._pings(ticket, now, headline, kind="reminder")
         if due != timer.due_at:
             return "skipped", ticket, []  # the deadline moved; a newer timer holds it
         stage_name = sla.STAGE_NAMES[stage]
@@ -488,9 +679,10 @@ class TicketService:
             uow, ticket, now, BOT_ACTOR, "breach", before=ticket.status, note=stage_name
         )
         if stage == Stage.REPLY:
-            return "breach", ticket, self._pings(ticket, now, staff.reply_not_delivered(ticket.id))
+            headline = staff.reply_not_delivered(ticket.id)
+            return "breach", ticket, self._pings(ticket, now, headline, kind="reminder")
         if sla.next_level(self.directory, ticket) is None:
-            notices = self._pings(ticket, now, staff.top_level_overdue(stage))
+            notices = self._pings(ticket, now, staff.top_level_overdue(stage), kind="reminder")
             return "breach at top", ticket, notices
         reason = f"超时上报：{stage_name}逾期"
         ticket, notices = await self._climb(uow, ticket, now, BOT_ACTOR, reason=reason, stage=stage)
@@ -524,6 +716,56 @@ class TicketService:
             ok = await self.notifier.deliver(notice)
             if notice.kind == PLAN_TO_RESIDENT:
                 await self.delivered(notice, ok)
+            elif not ok and (member := self.directory.by_telegram(notice.chat_id)) is not None:
+                for fallback in await self._unreachable(member, notice):
+                    await self.notifier.deliver(fallback)  # best effort: no fallback of fallbacks
+
+    async def _unreachable(self, member: StaffMember, notice: Notice) -> list[Notice]:
+        """A private message to staff was refused (they never pressed Start, or blocked the
+        bot). A new assignment is announced in the group with a mention, so the work is not
+        silently lost; the admins hear once per person until they /start the bot."""
+        now = self._clock.now()
+        async with self._uows() as uow:
+            presence = await self._presence(uow, member)
+            first_time = presence.unreachable_since is None
+            if first_time:
+                await uow.presence.save(replace(presence, unreachable_since=now), now)
+                await uow.commit()
+            ticket = await uow.tickets.get(notice.ticket_id) if notice.ticket_id else None
+        fallbacks: list[Notice] = []
+        if ticket is not None and notice.kind == ASSIGNMENT:
+            group = self._public_chat(ticket)
+            if group is not None:
+                text = staff.unreachable_in_group(member.name, ticket)
+                fallbacks.append(
+                    Notice(
+                        group,
+                        text,
+                        ticket_id=ticket.id,
+                        kind="mention",
+                        mention=(member.telegram_id, member.name),
+                    )
+                )
+        if first_time:
+            logger.warning("staff %s cannot be reached in private chat; admins told", member.id)
+            fallbacks += [
+                Notice(
+                    admin.telegram_id,
+                    staff.unreachable_to_admin(member, ticket.id if ticket else None),
+                    ticket_id=ticket.id if ticket else None,
+                    kind="unreachable",
+                )
+                for admin in self.directory.staff
+                if admin.role == Role.ADMIN and admin != member
+            ]
+        return fallbacks
+
+    def _public_chat(self, ticket: Ticket) -> int | None:
+        """Where a mention about this ticket may go: its group, or for a private report the
+        first group of its grid (the mention then says nothing about the report itself)."""
+        if privacy.is_group(ticket.chat_id):
+            return ticket.chat_id
+        return next((g.chat_id for g in self.directory.groups if g.grid_id == ticket.grid_id), None)
 
     def _check(self, ticket: Ticket, action: Action, actor: Actor) -> None:
         if ticket.status not in TRANSITIONS[action]:
@@ -587,13 +829,17 @@ class TicketService:
         stage: Stage | None = None,
         rearm: bool = True,
     ) -> tuple[Ticket, list[Notice]]:
-        """Raise the ticket one level, hand it to that level and re-arm the running stage."""
-        rung = sla.next_level(self.directory, ticket)
-        if rung is None:
+        """Raise the ticket one level (past rungs where nobody is on duty), hand it to the
+        first person on duty there and re-arm the running stage."""
+        rungs = routing.ladder(self.directory, ticket.grid_id, ticket.category)
+        available = await self.on_duty(uow, [m for r in rungs for m in r.staff], now)
+        picked = routing.pick(rungs, ticket.level + 1, available)
+        if picked is None:
             return ticket, []
+        rung = next(r for r in rungs if r.number == picked.level)
         previous = self.directory.member(ticket.assignee_id) if ticket.assignee_id else None
         policy = self.directory.sla
-        changes: dict[str, object] = {"level": rung.number, "assignee_id": rung.staff[0].id}
+        changes: dict[str, object] = {"level": picked.level, "assignee_id": picked.assignee.id}
         # The reply stage is the bot's own job: it is never handed on.
         rearmed = [
             running
@@ -603,7 +849,7 @@ class TicketService:
         for running in rearmed:
             changes[DUE_FIELD[running]] = now + policy.window(running, ticket.tier)
         ticket = await uow.tickets.save(replace(ticket, **changes), now)  # type: ignore[arg-type]
-        level_name = sla.LEVEL_NAMES[rung.number]
+        level_name = sla.LEVEL_NAMES[picked.level]
         await self._event(
             uow,
             ticket,
@@ -620,7 +866,7 @@ class TicketService:
             actor,
             "assigned",
             before=ticket.status,
-            note=f"{rung.reason}：{rung.staff[0].name}",
+            note=f"{picked.reason}：{picked.assignee.name}",
         )
         for running in rearmed:
             await uow.timers.cancel(ticket.id, now, stages=(running,))
@@ -628,8 +874,10 @@ class TicketService:
         events = await uow.tickets.events(ticket.id)
         headline = staff.escalated_to_you(reason, level_name)
         body = staff.history(events, self.directory.timezone)
-        notices = self._pings(ticket, now, headline, rung.staff, extra=body)
-        if previous is not None and previous not in rung.staff:
+        # Everyone on duty at the new level hears it; the assignee even when nobody is.
+        to = [m for m in rung.staff if available(m) or m == picked.assignee]
+        notices = self._pings(ticket, now, headline, to=to, extra=body)
+        if previous is not None and previous not in to:
             notices.append(
                 Notice(
                     previous.telegram_id,
@@ -638,7 +886,7 @@ class TicketService:
                     kind="escalated_away",
                 )
             )
-        logger.info("ticket #%d escalated to level %d: %s", ticket.id, rung.number, reason)
+        logger.info("ticket #%d escalated to level %d: %s", ticket.id, picked.level, reason)
         return ticket, notices
 
     async def _arm(
@@ -678,8 +926,10 @@ class TicketService:
         ticket: Ticket,
         now: datetime,
         headline: str,
+        *,
         to: tuple[StaffMember, ...] | list[StaffMember] | None = None,
         extra: str = "",
+        kind: str = ASSIGNMENT,
     ) -> list[Notice]:
         """A card for each recipient (by default the assignee) with the action buttons."""
         if to is None:
@@ -690,7 +940,7 @@ class TicketService:
             text = f"{text}\n\n{extra}"
         return [
             Notice(
-                m.telegram_id, text, buttons=staff.buttons(ticket), ticket_id=ticket.id, kind="ping"
+                m.telegram_id, text, buttons=staff.buttons(ticket), ticket_id=ticket.id, kind=kind
             )
             for m in to
         ]
@@ -711,9 +961,27 @@ class TicketService:
         )
 
     def _to_resident(self, ticket: Ticket, text: str, kind: str = "resident") -> Notice:
+        if privacy.is_group(ticket.chat_id):
+            text = privacy.redact(text)
         return Notice(
             ticket.chat_id, text, reply_to=ticket.message_id, ticket_id=ticket.id, kind=kind
         )
+
+    async def _to_others(self, uow: UnitOfWork, ticket: Ticket, text: str) -> list[Notice]:
+        """The same news for every "me too" reporter, each as a reply to their own message."""
+        notices = []
+        for report in await uow.reports.for_ticket(ticket.id):
+            said = privacy.redact(text) if privacy.is_group(report.chat_id) else text
+            notices.append(
+                Notice(
+                    report.chat_id,
+                    said,
+                    reply_to=report.message_id,
+                    ticket_id=ticket.id,
+                    kind="resident",
+                )
+            )
+        return notices
 
 
 # Replies a reporter gives to the bot's message about their ticket.

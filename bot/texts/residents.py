@@ -65,11 +65,32 @@ def acknowledgement(
 
 PRIVATE_WELCOME = (
     "您好！我是社区网格助手 🤝\n"
-    "在小区业主群里直接说出您遇到的问题（报修、邻里纠纷、办事咨询），"
+    "在小区业主群里或在这里私聊我，直接说出您遇到的问题（报修、邻里纠纷、办事咨询），"
     "我会立即登记工单、告诉您工单号，并通知负责的网格员或物业管家按“5321”时限处理：\n"
     "5分钟了解情况、5分钟商定方案、5分钟回复您；一般问题30分钟内解决，"
     "较大问题2小时内，特别复杂的问题1天内；当天解决不了的会告诉您后续方案。"
 )
+ASK_COMMUNITY = "请问您住在哪个社区？"
+ASK_HOME_FIRST = "收到！为了转给负责您楼栋的网格员，请先告诉我您住在哪里（只需设置一次）。"
+PRIVATE_NOT_REQUEST = (
+    "您好！如需报修、反映邻里问题或咨询办事，请直接描述，例如“厨房水管漏水”“楼上装修太吵”。"
+    "发送 /status 查看您的工单，/home 修改住址。"
+)
+
+
+def ask_building(community: str) -> str:
+    """The second home question."""
+    return f"{community}：请问您住在几号楼？"
+
+
+def home_saved(community: str, building: str) -> str:
+    """Both answers given."""
+    return (
+        f"已记下：{community}{building}号楼。以后直接在这里描述问题即可，"
+        "我会转给负责的网格员或物业，进展也会在这里告诉您。如需修改，发送 /home。"
+    )
+
+
 HELP = (
     "使用说明：\n"
     "• 在业主群里描述问题即可，例如“3号楼电梯坏了”“楼上半夜装修太吵”“社保卡在哪里补办”；\n"
@@ -92,6 +113,20 @@ def resolved(ticket_id: int, note: str) -> str:
     """The assignee says it is done; the resident is asked to rate it (buttons below)."""
     detail = f"：{note}" if note else ""
     return f"#{ticket_id} 已办结{detail}。您对处理结果满意吗？"
+
+
+def resolved_for_others(ticket_id: int, note: str) -> str:
+    """Told to households who said "me too" (only the first reporter rates)."""
+    detail = f"：{note}" if note else ""
+    return f"#{ticket_id} 您反映的问题已办结{detail}。感谢您的反映！"
+
+
+def me_too(ticket_id: int, households: int, assignee: StaffMember | None) -> str:
+    """A later report of the same problem joined the open ticket."""
+    return (
+        f"已并入工单 #{ticket_id}（同一问题已有{households}户反映），"
+        f"{_who(assignee)}正在处理，无需重复报告，处理进展会在这里告诉您。"
+    )
 
 
 RATING_NAME = {

@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bot.directory import StaffMember
 from bot.domain import Button, Category, Colour, Stage, Ticket, TicketEvent, Tier
 
 CATEGORY_NAME = {
@@ -43,6 +44,8 @@ EVENT_NAME = {
     "day_end": "当日未办结",
     "cancelled": "撤销",
     "merged": "合并",
+    "me_too": "又有居民反映",
+    "rated": "居民评价",
 }
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 QUOTE_LIMIT = 60
@@ -76,8 +79,10 @@ def buttons(ticket: Ticket) -> tuple[Button, ...]:
     """The actions a staff member can take from the message."""
     return (
         Button("接单", f"t:{ticket.id}:accept"),
+        Button("处理方案", f"t:{ticket.id}:plan"),
         Button("办结", f"t:{ticket.id}:resolve"),
         Button("上报", f"t:{ticket.id}:escalate"),
+        Button("转派", f"t:{ticket.id}:reassign"),
     )
 
 
@@ -100,6 +105,8 @@ def card(
         f"位置：{_where(ticket)}",
         f"居民原话：“{quote(ticket.text)}”",
     ]
+    if ticket.households > 1:
+        lines.append(f"反映户数：{ticket.households}户")
     if stage is not None and due is not None:
         lines.append(f"请在 {clock_time(due, timezone, window)} 前{STAGE_DEADLINE[stage]}")
     return "\n".join(lines)
@@ -159,6 +166,109 @@ def new_ticket_headline(urgent: bool, for_community: bool) -> str:
     return "🚨 新的紧急工单" if urgent else "📋 新工单"
 
 
+def handed_over(name: str) -> str:
+    """Headline when a ticket comes to the backup because its holder went off duty."""
+    return f"🔁 备岗接替：{name}已下班，此工单转由您处理"
+
+
+def reassigned_to_you(by: str, note: str) -> str:
+    """Headline for the person a ticket was passed to (转派)."""
+    return f"🔁 {by}转派给您的工单" + (f"：{note}" if note else "")
+
+
+def reassigned_away(ticket_id: int, to: str, by: str) -> str:
+    """Told to the previous holder when someone else passed their ticket on."""
+    return f"工单 #{ticket_id} 已由{by}转派给{to}。"
+
+
+def me_too(ticket_id: int, households: int, text: str) -> str:
+    """Another household reported the same problem."""
+    return f"➕ 工单 #{ticket_id} 又有居民反映同一问题（共{households}户）：“{quote(text)}”"
+
+
+def unreachable_in_group(name: str, ticket: Ticket) -> str:
+    """The group mention when the assignee cannot be messaged privately. Only the number,
+    the kind and the building: the resident's words stay out of the group."""
+    kind = CATEGORY_NAME.get(ticket.category, "诉求")
+    building = ticket.location.get("building")
+    where = f"，{building}号楼" if building and ticket.chat_id < 0 else ""
+    return (
+        f"📣 {name}：工单 #{ticket.id}（{kind}{where}）已派给您，但机器人无法私聊通知您。"
+        "请私聊本机器人并发送 /start，即可查看详情和处理。"
+    )
+
+
+def unreachable_to_admin(member: StaffMember, ticket_id: int | None) -> str:
+    """Told to admins the first time a staff member cannot be messaged."""
+    about = f"工单 #{ticket_id} 的通知" if ticket_id else "通知"
+    return (
+        f"⚠️ 无法私聊联系{member.name}（{member.id}），{about}未能送达。"
+        "可能尚未私聊机器人发送 /start，或已屏蔽机器人。已在群里提醒，请您也联系其本人。"
+    )
+
+
+def off_duty(handed: list[int], kept: list[int]) -> str:
+    """/offduty answer."""
+    text = "🌙 已设为下班，新工单将派给备岗人员。"
+    if handed:
+        text += f"\n待接单的工单已转给备岗：{' '.join(f'#{n}' for n in handed)}"
+    if kept:
+        text += (
+            f"\n已接单的工单仍由您负责：{' '.join(f'#{n}' for n in kept)}，"
+            "如需他人处理请点「转派」。"
+        )
+    return text + "\n上班后发送 /onduty。"
+
+
+def on_duty(until: str | None, roster: str) -> str:
+    """/onduty answer."""
+    if until:
+        return f"☀️ 已上岗（排班外临时上岗，至{until}）。您的排班：{roster}。"
+    return f"☀️ 已上岗。您的排班：{roster}。"
+
+
+def choose_tier(ticket_id: int) -> str:
+    """First step of the 处理方案 button: how big the problem is."""
+    return f"工单 #{ticket_id} 处理方案：请选择问题类型（决定办结时限）"
+
+
+def ask_plan_text(ticket_id: int, tier: Tier) -> str:
+    """Second step: one line of plan text."""
+    return (
+        f"工单 #{ticket_id}（{TIER_NAME[tier]}问题）：请直接回复一句话处理方案，"
+        "例如“师傅20分钟内到场更换水管”。发送 /cancel 取消。"
+    )
+
+
+def ask_resolve_note(ticket_id: int) -> str:
+    """The 办结 button: an optional note for the resident."""
+    return (
+        f"工单 #{ticket_id} 办结：请回复一句办结说明（会告知居民），"
+        "或点「直接办结」。发送 /cancel 取消。"
+    )
+
+
+def ask_escalate_reason(ticket_id: int) -> str:
+    """The 上报 button: why it goes up."""
+    return f"工单 #{ticket_id} 上报：请回复上报原因，或点「直接上报」。发送 /cancel 取消。"
+
+
+def choose_reassign(ticket_id: int) -> str:
+    """The 转派 button: to whom."""
+    return f"工单 #{ticket_id} 转派给谁？"
+
+
+def welcome(name: str) -> str:
+    """/start from a staff member."""
+    return f"您好，{name}！您已开通工单通知：新工单、提醒和上报会私聊发给您。"
+
+
+NO_CANDIDATES = "本网格和社区没有其他可转派的工作人员。"
+DIALOGUE_CANCELLED = "已取消。"
+NOTHING_PENDING = "当前没有进行中的操作。需要帮助请发送 /staffhelp。"
+EXPIRED = "这个操作已过期，请重新点按钮。"
+
+
 HELP = (
     "工作人员命令：\n"
     "/accept 工单号 — 接单\n"
@@ -167,7 +277,10 @@ HELP = (
     "/escalate 工单号 原因 — 上报（无力解决时）\n"
     "/followup 工单号 后续方案 — 当天不能解决时告知居民后续方案\n"
     "/mytickets — 我的待处理工单\n"
-    "/ticket 工单号 — 查看工单详情和处理记录"
+    "/ticket 工单号 — 查看工单详情和处理记录\n"
+    "/reassign 工单号 — 转派给本网格或社区的其他人\n"
+    "/offduty — 下班（新工单派给备岗）  /onduty — 上岗\n"
+    "工单消息下的按钮（接单、处理方案、办结、上报、转派）可完成同样操作。"
 )
 
 
@@ -191,6 +304,7 @@ ACTION_NAME = {
     "follow_up": "提交后续方案",
     "cancel": "撤销",
     "merge": "合并",
+    "reassign": "转派",
 }
 NOT_STAFF = "抱歉，您不在本社区工作人员名单中，无法处理工单。"
 USAGE_NUMBER = "请写明工单号，例如：/accept 12"

@@ -37,20 +37,37 @@ def register(application: Application) -> None:
     application.add_handler(CommandHandler("staffhelp", workers.on_staff_help, private))
     application.add_handler(CommandHandler("mytickets", workers.on_my_tickets, private))
     application.add_handler(CommandHandler("ticket", workers.on_ticket, private))
+    application.add_handler(CommandHandler("reassign", workers.on_reassign, private))
+    application.add_handler(CommandHandler("offduty", workers.on_off_duty, private))
+    application.add_handler(CommandHandler("onduty", workers.on_on_duty, private))
+    application.add_handler(CommandHandler("cancel", workers.on_cancel, private))
+    application.add_handler(CommandHandler("home", residents.on_home, private))
+    # Buttons, by the first letter of their data: t ticket card, p plan tier, d 直接办结/上报,
+    # a 转派 target, r rating, h home questions.
     application.add_handler(CallbackQueryHandler(workers.on_button, pattern=r"^t:"))
+    application.add_handler(CallbackQueryHandler(workers.on_tier, pattern=r"^p:"))
+    application.add_handler(CallbackQueryHandler(workers.on_direct, pattern=r"^d:"))
+    application.add_handler(CallbackQueryHandler(workers.on_reassign_to, pattern=r"^a:"))
     application.add_handler(CallbackQueryHandler(residents.on_rating, pattern=r"^r:"))
+    application.add_handler(CallbackQueryHandler(residents.on_home_button, pattern=r"^h:"))
+    application.add_handler(CallbackQueryHandler(on_unknown_button))
     application.add_handler(CommandHandler("help", residents.on_help))
     application.add_handler(CommandHandler("status", residents.on_status))
+    text = filters.UpdateType.MESSAGE & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND
     application.add_handler(
-        MessageHandler(
-            filters.UpdateType.MESSAGE
-            & filters.ChatType.GROUPS
-            & (filters.TEXT | filters.CAPTION)
-            & ~filters.COMMAND,
-            residents.on_group_message,
-        )
+        MessageHandler(text & filters.ChatType.GROUPS, residents.on_group_message)
     )
+    # Private text: a staff member answering the bot's question, or a resident's report.
+    application.add_handler(MessageHandler(text & private, residents.on_private_message))
     application.add_error_handler(on_error)
+
+
+async def on_unknown_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Button data no handler knows (forged, or from an old version): refuse and log."""
+    query = update.callback_query
+    if query is not None:
+        logger.warning("refused unknown button data %r from %s", query.data, query.from_user.id)
+        await query.answer("无法识别的操作")
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -4,21 +4,45 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    MessageEntity,
+    ReplyParameters,
+    User,
+)
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.domain import Notice
+from bot.domain import Button, Notice
 
 logger = logging.getLogger(__name__)
 
 
-def keyboard(notice: Notice) -> InlineKeyboardMarkup | None:
-    """The notice's buttons, one row."""
-    if not notice.buttons:
+ROW = 3  # buttons per row: five ticket actions in one row would be too narrow on a phone
+
+
+def keyboard(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | None:
+    """Inline buttons, up to three to a row."""
+    if not buttons:
         return None
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in notice.buttons]]
-    )
+    keys = [InlineKeyboardButton(b.label, callback_data=b.data) for b in buttons]
+    return InlineKeyboardMarkup([keys[i : i + ROW] for i in range(0, len(keys), ROW)])
+
+
+def mention_entities(notice: Notice) -> list[MessageEntity] | None:
+    """A text mention of the person whose name is in the text (works without a username)."""
+    if notice.mention is None:
+        return None
+    user_id, name = notice.mention
+    at = notice.text.find(name)
+    if at < 0:
+        return None
+    # Telegram counts offsets in UTF-16 code units.
+    offset = len(notice.text[:at].encode("utf-16-le")) // 2
+    length = len(name.encode("utf-16-le")) // 2
+    user = User(id=user_id, first_name=name, is_bot=False)
+    return [MessageEntity(MessageEntity.TEXT_MENTION, offset, length, user=user)]
 
 
 class TelegramNotifier:
@@ -41,7 +65,11 @@ class TelegramNotifier:
         )
         try:
             await self._bot.send_message(
-                notice.chat_id, notice.text, reply_parameters=reply, reply_markup=keyboard(notice)
+                notice.chat_id,
+                notice.text,
+                reply_parameters=reply,
+                reply_markup=keyboard(notice.buttons),
+                entities=mention_entities(notice),
             )
         except Forbidden as exc:
             # A staff member who never opened a private chat with the bot cannot be messaged.

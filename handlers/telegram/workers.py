@@ -1,56 +1,46 @@
-"""Grid workers, property managers and community/street staff: private chat with the bot."""
+"""Grid workers, property managers and community/street staff: private chat with the bot.
+
+Everything can be done with the buttons under a ticket card; the commands do the same for
+those who prefer typing. Buttons that need details (处理方案 needs a tier and a line of plan,
+办结 an optional note, 上报 a reason, 转派 a person) open a short dialogue: the bot asks, the
+next private message answers. The dialogue lives in the person's ``user_data`` and expires;
+a restart forgets it, and the person simply presses the button again.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.core import Core
 from bot.directory import StaffMember
-from bot.domain import AtTopLevel, IllegalTransition, NotAllowed, Ticket, TicketNotFound
+from bot.domain import (
+    Action,
+    AtTopLevel,
+    Button,
+    IllegalTransition,
+    NotAllowed,
+    Ticket,
+    TicketNotFound,
+    Tier,
+)
+from bot.roster import describe
 from bot.services import sla
 from bot.services.tickets import Actor, staff_actor
 from bot.texts import staff as texts
 from handlers.telegram.deps import core
+from handlers.telegram.notifier import keyboard
 
 logger = logging.getLogger(__name__)
 
 Act = Callable[[Core, int, Actor, list[str]], Awaitable[Ticket]]
-
-
-async def _perform(
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    action: str,
-    ticket_id: int,
-    *,
-    rest: list[str],
-) -> str:
-    """Run one action as the sender; domain errors become a polite answer."""
-    the_core = core(context)
-    user = update.effective_user
-    member = the_core.directory.current.by_telegram(user.id) if user else None
-    if member is None:
-        logger.info("refused %s on #%s from non-staff user %s", action, ticket_id, user and user.id)
-        return texts.NOT_STAFF
-    try:
-        await ACTIONS[action](the_core, ticket_id, staff_actor(member), rest)
-    except TicketNotFound:
-        return texts.not_found(ticket_id)
-    except IllegalTransition as exc:
-        return texts.illegal(ticket_id, exc.action.value, exc.status.value)
-    except NotAllowed:
-        logger.warning("refused %s on #%d by %s: not theirs", action, ticket_id, member.id)
-        return texts.not_allowed(ticket_id)
-    except AtTopLevel:
-        return texts.top_level(ticket_id)
-    answer = texts.done(ticket_id, action)
-    if action == "accept":
-        answer += "\n" + texts.plan_hint(ticket_id)
-    return answer
+DIALOGUE_KEY = "dialogue"
+DIALOGUE_SECONDS = 30 * 60  # an unanswered question is forgotten after half an hour
 
 
 async def _accept(c: Core, ticket_id: int, actor: Actor, rest: list[str]) -> Ticket:
@@ -74,13 +64,71 @@ async def _plan(c: Core, ticket_id: int, actor: Actor, rest: list[str]) -> Ticke
     return await c.tickets.plan(ticket_id, actor, tier, " ".join(rest[1:]))
 
 
+async def _reassign(c: Core, ticket_id: int, actor: Actor, rest: list[str]) -> Ticket:
+    return await c.tickets.reassign(ticket_id, actor, rest[0], " ".join(rest[1:]))
+
+
 ACTIONS: dict[str, Act] = {
     "accept": _accept,
     "resolve": _resolve,
     "escalate": _escalate,
     "follow_up": _follow_up,
     "plan": _plan,
+    "reassign": _reassign,
 }
+# Buttons that ask for details first, and the lifecycle action each one leads to.
+ASKING = {
+    "plan": Action.PLAN,
+    "resolve": Action.RESOLVE,
+    "escalate": Action.ESCALATE,
+    "reassign": Action.REASSIGN,
+}
+
+
+def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> StaffMember | None:
+    user = update.effective_user
+    return core(context).directory.current.by_telegram(user.id) if user else None
+
+
+def _refusal(exc: Exception, ticket_id: int, action: str, who: str) -> str:
+    """A domain error as a polite answer; refusals of foreign tickets are logged."""
+    if isinstance(exc, TicketNotFound):
+        return texts.not_found(ticket_id)
+    if isinstance(exc, IllegalTransition):
+        return texts.illegal(ticket_id, exc.action.value, exc.status.value)
+    if isinstance(exc, AtTopLevel):
+        return texts.top_level(ticket_id)
+    if isinstance(exc, ValueError):
+        return texts.USAGE_TEXT
+    logger.warning("refused %s on #%d by %s: %s", action, ticket_id, who, exc)
+    return texts.not_allowed(ticket_id)
+
+
+_DOMAIN_ERRORS = (TicketNotFound, IllegalTransition, AtTopLevel, NotAllowed, ValueError)
+
+
+async def _perform(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    action: str,
+    ticket_id: int,
+    *,
+    rest: list[str],
+) -> str:
+    """Run one action as the sender; domain errors become a polite answer."""
+    member = _member(update, context)
+    user = update.effective_user
+    if member is None:
+        logger.info("refused %s on #%s from non-staff user %s", action, ticket_id, user and user.id)
+        return texts.NOT_STAFF
+    try:
+        await ACTIONS[action](core(context), ticket_id, staff_actor(member), rest)
+    except _DOMAIN_ERRORS as exc:
+        return _refusal(exc, ticket_id, action, member.id)
+    answer = texts.done(ticket_id, action)
+    if action == "accept":
+        answer += "\n" + texts.plan_hint(ticket_id)
+    return answer
 
 
 def _ticket_number(args: list[str]) -> int | None:
@@ -134,34 +182,265 @@ async def on_follow_up(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await _command(update, context, "follow_up")
 
 
+async def on_reassign(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/reassign N: choose someone of the grid or community to pass the ticket to (转派)."""
+    message = update.effective_message
+    if message is None:
+        return
+    ticket_id = _ticket_number(list(context.args or []))
+    if ticket_id is None:
+        await message.reply_text("请写明工单号，例如：/reassign 12")
+        return
+    text, buttons = await _ask(update, context, "reassign", ticket_id)
+    await message.reply_text(text, reply_markup=keyboard(buttons))
+
+
 async def on_staff_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Staff commands."""
     if update.effective_message is not None:
         await update.effective_message.reply_text(texts.HELP)
 
 
+# -- buttons and the dialogues they open --------------------------------------------------
+
+
+def _dialogue(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any] | None:
+    data = context.user_data
+    if data is None:
+        return None
+    pending = data.get(DIALOGUE_KEY)
+    if not isinstance(pending, dict) or time.monotonic() - pending["since"] > DIALOGUE_SECONDS:
+        data.pop(DIALOGUE_KEY, None)
+        return None
+    return pending
+
+
+def _open_dialogue(
+    context: ContextTypes.DEFAULT_TYPE, action: str, ticket_id: int, **extra: Any
+) -> None:
+    if context.user_data is not None:
+        context.user_data[DIALOGUE_KEY] = {
+            "action": action,
+            "ticket": ticket_id,
+            "since": time.monotonic(),
+            **extra,
+        }
+
+
+def _close_dialogue(context: ContextTypes.DEFAULT_TYPE) -> None:
+    if context.user_data is not None:
+        context.user_data.pop(DIALOGUE_KEY, None)
+
+
+async def _may(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, action: str, ticket_id: int
+) -> Ticket | str:
+    """The ticket if the sender may do ``action`` to it now, else the polite refusal."""
+    member = _member(update, context)
+    if member is None:
+        return texts.NOT_STAFF
+    try:
+        return await core(context).tickets.check(ticket_id, ASKING[action], staff_actor(member))
+    except _DOMAIN_ERRORS as exc:
+        return _refusal(exc, ticket_id, action, member.id)
+
+
+async def _ask(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, action: str, ticket_id: int
+) -> tuple[str, tuple[Button, ...]]:
+    """The question a detail-needing button asks (with its buttons), or a refusal (none)."""
+    ticket = await _may(update, context, action, ticket_id)
+    if isinstance(ticket, str):
+        return ticket, ()
+    _close_dialogue(context)
+    if action == "plan":
+        tiers = tuple(Button(texts.TIER_NAME[t], f"p:{ticket_id}:{t.value}") for t in Tier)
+        return texts.choose_tier(ticket_id), tiers
+    if action == "resolve":
+        _open_dialogue(context, "resolve", ticket_id)
+        return texts.ask_resolve_note(ticket_id), (Button("直接办结", f"d:{ticket_id}:resolve"),)
+    if action == "escalate":
+        _open_dialogue(context, "escalate", ticket_id)
+        return texts.ask_escalate_reason(ticket_id), (
+            Button("直接上报", f"d:{ticket_id}:escalate"),
+        )
+    candidates = core(context).tickets.reassign_candidates(ticket)
+    if not candidates:
+        return texts.NO_CANDIDATES, ()
+    return texts.choose_reassign(ticket_id), tuple(
+        Button(f"{m.name}", f"a:{ticket_id}:{m.id}") for m in candidates
+    )
+
+
+def _parse(
+    data: str | None, prefix: str, choices: set[str] | None = None
+) -> tuple[int, str] | None:
+    """``prefix:<ticket>:<choice>`` → (ticket, choice); None for anything else."""
+    parts = (data or "").split(":")
+    if len(parts) != 3 or parts[0] != prefix or not parts[1].isdigit() or len(parts[1]) > 12:
+        return None
+    if choices is not None and parts[2] not in choices:
+        return None
+    return int(parts[1]), parts[2]
+
+
+async def _refuse_malformed(update: Update) -> None:
+    query = update.callback_query
+    if query is not None:
+        logger.warning("refused malformed button data %r from %s", query.data, query.from_user.id)
+        await query.answer("无法识别的操作")
+
+
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """An inline button on a ticket card: t:<ticket>:<action>."""
+    """A button on a ticket card: t:<ticket>:<accept|plan|resolve|escalate|reassign>."""
     query = update.callback_query
     if query is None:
         return
-    parts = (query.data or "").split(":")
-    if len(parts) != 3 or parts[0] != "t" or not parts[1].isdigit() or parts[2] not in ACTIONS:
-        logger.warning("refused malformed button data %r from %s", query.data, query.from_user.id)
-        await query.answer("无法识别的操作")
+    parsed = _parse(query.data, "t", {"accept", *ASKING})
+    if parsed is None:
+        await _refuse_malformed(update)
         return
-    if parts[2] in ("plan", "follow_up"):
-        await query.answer(
-            texts.USAGE_PLAN if parts[2] == "plan" else texts.USAGE_TEXT, show_alert=True
-        )
+    ticket_id, action = parsed
+    if action == "accept":
+        answer = await _perform(update, context, action, ticket_id, rest=[])
+        await query.answer(answer[:190], show_alert=True)
         return
-    answer = await _perform(update, context, parts[2], int(parts[1]), rest=[])
+    text, buttons = await _ask(update, context, action, ticket_id)
+    if not buttons:
+        await query.answer(text[:190], show_alert=True)  # refused: say so on the spot
+        return
+    await query.answer()
+    await context.bot.send_message(query.from_user.id, text, reply_markup=keyboard(buttons))
+
+
+async def on_tier(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """处理方案, step two: p:<ticket>:<tier> chosen; now ask for one line of plan."""
+    query = update.callback_query
+    if query is None:
+        return
+    parsed = _parse(query.data, "p", {t.value for t in Tier})
+    if parsed is None:
+        await _refuse_malformed(update)
+        return
+    ticket_id, tier = parsed
+    allowed = await _may(update, context, "plan", ticket_id)
+    if isinstance(allowed, str):  # refused, or no longer theirs (taken over, resolved …)
+        await query.answer(allowed[:190], show_alert=True)
+        return
+    _open_dialogue(context, "plan", ticket_id, tier=tier)
+    await query.answer()
+    await context.bot.send_message(query.from_user.id, texts.ask_plan_text(ticket_id, Tier(tier)))
+
+
+async def on_direct(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """直接办结 / 直接上报: d:<ticket>:<resolve|escalate> without a note."""
+    query = update.callback_query
+    if query is None:
+        return
+    parsed = _parse(query.data, "d", {"resolve", "escalate"})
+    if parsed is None:
+        await _refuse_malformed(update)
+        return
+    ticket_id, action = parsed
+    _close_dialogue(context)
+    answer = await _perform(update, context, action, ticket_id, rest=[])
     await query.answer(answer[:190], show_alert=True)
 
 
-def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> StaffMember | None:
-    user = update.effective_user
-    return core(context).directory.current.by_telegram(user.id) if user else None
+async def on_reassign_to(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """转派, step two: a:<ticket>:<staff id> chosen (checked against the candidates)."""
+    query = update.callback_query
+    if query is None:
+        return
+    parsed = _parse(query.data, "a")
+    if parsed is None:
+        await _refuse_malformed(update)
+        return
+    ticket_id, staff_id = parsed
+    answer = await _perform(update, context, "reassign", ticket_id, rest=[staff_id])
+    await query.answer(answer[:190], show_alert=True)
+
+
+async def on_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """A staff member's private message: the answer to the bot's question, if one is open.
+
+    Returns False when the sender is not staff (the resident handlers take it then).
+    """
+    message = update.effective_message
+    member = _member(update, context)
+    if message is None or member is None:
+        return False
+    pending = _dialogue(context)
+    text = (message.text or "").strip()
+    if pending is None:
+        await message.reply_text(texts.NOTHING_PENDING)
+        return True
+    if not text:
+        await message.reply_text(texts.USAGE_TEXT)
+        return True
+    _close_dialogue(context)
+    action, ticket_id = pending["action"], int(pending["ticket"])
+    rest = text.split()
+    if action == "plan":
+        rest = [pending["tier"], *rest]
+    await message.reply_text(await _perform(update, context, action, ticket_id, rest=rest))
+    return True
+
+
+async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cancel: forget the open question."""
+    message = update.effective_message
+    if message is None:
+        return
+    had = _dialogue(context) is not None
+    _close_dialogue(context)
+    await message.reply_text(texts.DIALOGUE_CANCELLED if had else texts.NOTHING_PENDING)
+
+
+# -- availability -------------------------------------------------------------------------
+
+
+async def on_off_duty(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/offduty: new tickets go to the backup; unaccepted ones are handed over now."""
+    message = update.effective_message
+    member = _member(update, context)
+    if message is None:
+        return
+    if member is None:
+        await message.reply_text(texts.NOT_STAFF)
+        return
+    handed, kept = await core(context).tickets.set_off_duty(member)
+    await message.reply_text(texts.off_duty(handed, kept))
+
+
+async def on_on_duty(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/onduty: back at work (outside the roster: until midnight)."""
+    message = update.effective_message
+    member = _member(update, context)
+    if message is None:
+        return
+    if member is None:
+        await message.reply_text(texts.NOT_STAFF)
+        return
+    the_core = core(context)
+    until = await the_core.tickets.set_on_duty(member)
+    timezone = the_core.directory.current.timezone
+    shown = texts.clock_time(until, timezone) if until else None
+    await message.reply_text(texts.on_duty(shown, describe(member.roster)))
+
+
+async def on_staff_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """/start from staff: they can be messaged now. False when the sender is not staff."""
+    message = update.effective_message
+    member = _member(update, context)
+    if message is None or member is None:
+        return False
+    await core(context).tickets.reachable(member)
+    await message.reply_text(texts.welcome(member.name) + "\n\n" + texts.HELP)
+    return True
+
+
+# -- looking at tickets -------------------------------------------------------------------
 
 
 async def on_my_tickets(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
