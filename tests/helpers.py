@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 import time
+from dataclasses import replace
 from typing import Any
 
 from bot.config import CommunityFile
@@ -39,6 +39,17 @@ async def quiet_for(world: World, chat_id: int, since: int, seconds: float = 0.5
     return not [
         m for m in world.changes_since(since)["messages"] if m["chat_id"] == chat_id and m["is_bot"]
     ]
+
+
+async def toast_for(world: World, user_id: int, since: int, wait: float = 5.0) -> str:
+    """The answer shown to ``user_id`` after they pressed a button (since version ``since``)."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        toasts = [t for t in world.changes_since(since)["toasts"] if t["user_id"] == user_id]
+        if toasts:
+            return str(toasts[-1]["text"])
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no answer to {user_id}'s button within {wait}s")
 
 
 def without_me_too(file: CommunityFile) -> CommunityFile:

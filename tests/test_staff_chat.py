@@ -3,8 +3,6 @@ with domain refusals turned into polite answers."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,7 +11,7 @@ import pytest
 from bot.settings import Settings, load_settings
 from handlers.runtime import Runtime
 from sandbox.world import World
-from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after, quiet_for
+from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after, quiet_for, toast_for
 
 WANG, LI = 10002, 10001
 
@@ -25,16 +23,6 @@ async def runtime(database_url: str, port: int) -> AsyncIterator[Runtime]:
     await runtime.start()
     yield runtime
     await runtime.stop()
-
-
-async def toast_for(world: World, user_id: int, since: int, wait: float = 5.0) -> str:
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline:
-        toasts = [t for t in world.changes_since(since)["toasts"] if t["user_id"] == user_id]
-        if toasts:
-            return str(toasts[-1]["text"])
-        await asyncio.sleep(0.02)
-    raise AssertionError(f"no answer to {user_id}'s button within {wait}s")
 
 
 async def open_ticket(world: World) -> dict[str, Any]:

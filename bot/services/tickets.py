@@ -768,14 +768,15 @@ class TicketService:
         return next((g.chat_id for g in self.directory.groups if g.grid_id == ticket.grid_id), None)
 
     def _check(self, ticket: Ticket, action: Action, actor: Actor) -> None:
-        if ticket.status not in TRANSITIONS[action]:
-            raise IllegalTransition(ticket.id, action, ticket.status)
+        # Who first: someone the ticket is not for learns nothing about where it stands.
         if actor.staff is not None and not sla.may_act(self.directory, ticket, actor.staff):
             raise NotAllowed(f"{actor.label} may not act on ticket #{ticket.id}")
         if actor.resident_id is not None and (
             actor.resident_id != ticket.reporter_id or action not in _RESIDENT_ACTIONS
         ):
             raise NotAllowed(f"{actor.label} may not {action.value} ticket #{ticket.id}")
+        if ticket.status not in TRANSITIONS[action]:
+            raise IllegalTransition(ticket.id, action, ticket.status)
 
     async def _accept(
         self, uow: UnitOfWork, ticket: Ticket, now: datetime, actor: Actor

@@ -8,10 +8,10 @@ from bot.directory import StaffMember
 from bot.domain import Category, Rating, Role
 from bot.durations import format_duration_zh
 
-CATEGORY_NOUN = {
-    Category.REPAIR: "报修",
-    Category.DISPUTE: "反映的问题",
-    Category.SERVICE: "咨询",
+RECEIVED = {
+    Category.REPAIR: "已收到您的报修",
+    Category.DISPUTE: "已收到您反映的问题",
+    Category.SERVICE: "已收到您的咨询",
 }
 ROLE_TITLE = {
     Role.PROPERTY: "物业",
@@ -56,9 +56,9 @@ def acknowledgement(
             f"🚨 紧急情况已收到，工单号 #{ticket_id}{where_part}。"
             f"已通知{_who(assignee)}和社区立即处置，请注意安全！"
         )
-    noun = CATEGORY_NOUN.get(category, "诉求")
+    received = RECEIVED.get(category, "已收到您的诉求")
     return (
-        f"已收到您的{noun}，工单号 #{ticket_id}{where_part}。"
+        f"{received}，工单号 #{ticket_id}{where_part}。"
         f"{_who(assignee)}将在{format_duration_zh(promise)}内联系您。"
     )
 

@@ -263,6 +263,7 @@ def welcome(name: str) -> str:
     return f"您好，{name}！您已开通工单通知：新工单、提醒和上报会私聊发给您。"
 
 
+NOT_A_CANDIDATE = "只能转派给本网格或本社区的工作人员。"
 NO_CANDIDATES = "本网格和社区没有其他可转派的工作人员。"
 DIALOGUE_CANCELLED = "已取消。"
 NOTHING_PENDING = "当前没有进行中的操作。需要帮助请发送 /staffhelp。"

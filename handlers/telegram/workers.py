@@ -357,6 +357,14 @@ async def on_reassign_to(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await _refuse_malformed(update)
         return
     ticket_id, staff_id = parsed
+    ticket = await _may(update, context, "reassign", ticket_id)
+    if isinstance(ticket, str):
+        await query.answer(ticket[:190], show_alert=True)
+        return
+    if staff_id not in {m.id for m in core(context).tickets.reassign_candidates(ticket)}:
+        logger.warning("refused 转派 of #%d to %r by %s", ticket_id, staff_id, query.from_user.id)
+        await query.answer(texts.NOT_A_CANDIDATE, show_alert=True)
+        return
     answer = await _perform(update, context, "reassign", ticket_id, rest=[staff_id])
     await query.answer(answer[:190], show_alert=True)
 
