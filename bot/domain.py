@@ -260,6 +260,14 @@ class Button:
     data: str
 
 
+class Delivery(StrEnum):
+    """What became of a notice."""
+
+    SENT = "sent"
+    REFUSED = "refused"  # for good: the person never pressed Start, blocked the bot, left
+    FAILED = "failed"  # this time: network, Telegram's 5xx, rate limits
+
+
 @dataclass(frozen=True)
 class Notice:
     """A message the core wants sent; the edge delivers it (and, later, an outbox)."""

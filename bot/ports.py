@@ -10,6 +10,7 @@ from typing import Any, Protocol, Self
 from bot.directory import Directory
 from bot.domain import (
     Category,
+    Delivery,
     Home,
     NewTicket,
     Notice,
@@ -158,8 +159,9 @@ class TimerRepository(Protocol):
 class Notifier(Protocol):
     """Delivers what the core wants said (Telegram in production, a list in tests)."""
 
-    async def deliver(self, notice: Notice) -> bool:
-        """Send one message; False when it could not be delivered (the reason is logged)."""
+    async def deliver(self, notice: Notice) -> Delivery:
+        """Send one message; say whether it was sent, refused for good, or failed this time
+        (the reason is logged)."""
         ...
 
 

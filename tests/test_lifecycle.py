@@ -17,6 +17,7 @@ from bot.domain import (
     Action,
     AtTopLevel,
     Colour,
+    Delivery,
     IllegalTransition,
     NotAllowed,
     Notice,
@@ -43,10 +44,13 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[Notice] = []
         self.fail = False
+        self.refusing: set[int] = set()  # chats that refuse for good (never pressed Start)
 
-    async def deliver(self, notice: Notice) -> bool:
+    async def deliver(self, notice: Notice) -> Delivery:
         self.sent.append(notice)
-        return not self.fail
+        if notice.chat_id in self.refusing:
+            return Delivery.REFUSED
+        return Delivery.FAILED if self.fail else Delivery.SENT
 
     def to(self, chat_id: int) -> list[str]:
         return [n.text for n in self.sent if n.chat_id == chat_id]
@@ -594,3 +598,20 @@ async def test_unsatisfied_reopens_and_escalates(core: Core, recorder: Recorder)
     assert (again.level, again.assignee_id) == (1, "liu")
     assert LIU in {n.chat_id for n in recorder.sent}
     assert (await kinds(core, ticket.id))[-4:] == ["rated", "reopened", "escalated", "assigned"]
+
+
+async def test_only_a_refusal_for_good_falls_back_to_the_group(
+    core: Core, recorder: Recorder
+) -> None:
+    recorder.fail = True  # Telegram unreachable for a moment: nobody is mentioned or reported
+    await report(core)
+    assert [n.kind for n in recorder.take()] == ["ping"]
+
+    recorder.fail = False
+    recorder.refusing = {WANG}  # 王管家 never pressed Start
+    await report(core, "2号楼水管漏水", message_id=2)
+    sent = [(n.chat_id, n.kind) for n in recorder.take()]
+    assert sent == [(WANG, "ping"), (GROUP_G01, "mention"), (90001, "unreachable")]
+    async with core.uows() as uow:
+        presence = (await uow.presence.get_many(["wang"]))["wang"]
+    assert presence.unreachable_since is not None

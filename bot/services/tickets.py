@@ -21,6 +21,7 @@ from bot.domain import (
     Action,
     AtTopLevel,
     Button,
+    Delivery,
     IllegalTransition,
     NotAllowed,
     Notice,
@@ -713,10 +714,13 @@ class TicketService:
         if self.notifier is None:
             return
         for notice in notices:
-            ok = await self.notifier.deliver(notice)
+            result = await self.notifier.deliver(notice)
             if notice.kind == PLAN_TO_RESIDENT:
-                await self.delivered(notice, ok)
-            elif not ok and (member := self.directory.by_telegram(notice.chat_id)) is not None:
+                await self.delivered(notice, result == Delivery.SENT)
+            elif (
+                result == Delivery.REFUSED
+                and (member := self.directory.by_telegram(notice.chat_id)) is not None
+            ):
                 for fallback in await self._unreachable(member, notice):
                     await self.notifier.deliver(fallback)  # best effort: no fallback of fallbacks
 

@@ -14,7 +14,7 @@ from telegram import (
 )
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.domain import Button, Notice
+from bot.domain import Button, Delivery, Notice
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +56,8 @@ class TelegramNotifier:
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
 
-    async def deliver(self, notice: Notice) -> bool:
-        """Send it; False when Telegram refused or could not be reached."""
+    async def deliver(self, notice: Notice) -> Delivery:
+        """Send it: sent, refused for good (Forbidden), or failed this time."""
         reply = (
             ReplyParameters(notice.reply_to, allow_sending_without_reply=True)
             if notice.reply_to is not None
@@ -71,8 +71,15 @@ class TelegramNotifier:
                 reply_markup=keyboard(notice.buttons),
                 entities=mention_entities(notice),
             )
-        except Forbidden as exc:
-            # A staff member who never opened a private chat with the bot cannot be messaged.
+        except (Forbidden, BadRequest) as exc:
+            # A staff member who never opened a private chat with the bot cannot be messaged;
+            # "chat not found" is as permanent. Other bad requests are our own fault.
+            permanent = isinstance(exc, Forbidden) or "chat not found" in exc.message.lower()
+            if not permanent:
+                logger.error(
+                    "ticket #%s: %s refused as malformed: %s", notice.ticket_id, notice.kind, exc
+                )
+                return Delivery.FAILED
             logger.warning(
                 "ticket #%s: %s to %s not delivered: %s (has the person sent /start?)",
                 notice.ticket_id,
@@ -80,8 +87,8 @@ class TelegramNotifier:
                 notice.chat_id,
                 exc.message,
             )
-            return False
-        except (BadRequest, RetryAfter, NetworkError, TelegramError) as exc:
+            return Delivery.REFUSED
+        except (RetryAfter, NetworkError, TelegramError) as exc:
             logger.warning(
                 "ticket #%s: %s to %s not delivered: %s",
                 notice.ticket_id,
@@ -89,5 +96,5 @@ class TelegramNotifier:
                 notice.chat_id,
                 exc,
             )
-            return False
-        return True
+            return Delivery.FAILED
+        return Delivery.SENT
