@@ -34,6 +34,7 @@ from bot.roster import Shift, parse_shift
 
 Path_ = tuple[str | int, ...]
 MAX_FILE_BYTES = 5 * 1024 * 1024
+BUILDING_BYTES = 18
 
 
 class ConfigError(Exception):
@@ -53,6 +54,8 @@ def _building(value: object) -> str:
     text = re.sub(r"(号楼|号|栋|幢|#)$", "", text)
     if not text:
         raise ValueError("empty building name")
+    if len(text.encode("utf-8")) > BUILDING_BYTES or ":" in text:
+        raise ValueError(f"building name {text!r} is too long or has ':' (it goes on a button)")
     return text
 
 
@@ -82,7 +85,8 @@ DayEnd = Annotated[time, BeforeValidator(_day_end)]
 Weight = Annotated[float, BeforeValidator(_weight)]
 ShiftText = Annotated[Shift, BeforeValidator(parse_shift)]
 Post = Literal["property", "grid_worker"]
-Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+# Ids travel inside Telegram button data, which may hold 64 bytes in all ("a:<ticket>:<id>").
+Ident = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 
 

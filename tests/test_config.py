@@ -138,6 +138,9 @@ def test_every_problem_is_reported_with_its_line_at_once() -> None:
         (("general: 30m", "general: 0s"), "must be longer than zero"),
         (("role: grid_worker", "role: janitor"), "staff[0].role"),
         (("id: li,", "id: 'li ok',"), "staff[0].id"),
+        (("id: li,", f"id: {'l' * 41},"), "at most 40 characters"),
+        (('"2号楼"]', '"2号楼", "第二十二号院东区北楼"]'), "is too long or has ':'"),
+        (('"2号楼"]', '"2:1"]'), "is too long or has ':'"),
     ],
 )
 def test_each_kind_of_problem(change: tuple[str, str], expected: str) -> None:
