@@ -305,6 +305,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune8", 0.98, 0.014, 0.01),
         ("tune9", 0.96, 0.005, 0.027),
         ("tune10", 0.98, 0.005, 0.005),
+        ("tune11", 0.99, 0.005, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -315,18 +316,18 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 11th set, 120 messages). Measured once: macro-F1 0.899,
-    false tickets 6.8%, missed requests 7.9%, urgent recall 93%, all short of the issue's
-    targets (0.92, 3%, 5%, 100%). These floors are the measured level, so a change that makes
-    generalisation worse fails here. See BENCHMARKS.md for the history of held-out sets."""
+    """Never tuned or trained on (the 12th set, 120 messages). Measured once: macro-F1 0.973,
+    false tickets 0.0%, missed requests 1.3% (the issue's targets: 0.92, 3%, 5%), urgent
+    recall 69% (target 100%, not met). These floors are the measured level, so a change that
+    makes generalisation worse fails here. See BENCHMARKS.md for the history of held-out sets."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.89
-    assert report.false_ticket_rate <= 0.07
-    assert report.missed_request_rate <= 0.08
+    assert report.macro_f1 >= 0.97
+    assert report.false_ticket_rate <= 0.01
+    assert report.missed_request_rate <= 0.02
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.92
+    assert report.urgent_recall >= 0.69
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
