@@ -306,6 +306,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune9", 0.96, 0.005, 0.027),
         ("tune10", 0.98, 0.005, 0.005),
         ("tune11", 0.99, 0.005, 0.005),
+        ("tune12", 0.99, 0.005, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -316,18 +317,18 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 12th set, 120 messages). Measured once: macro-F1 0.973,
-    false tickets 0.0%, missed requests 1.3% (the issue's targets: 0.92, 3%, 5%), urgent
-    recall 69% (target 100%, not met). These floors are the measured level, so a change that
-    makes generalisation worse fails here. See BENCHMARKS.md for the history of held-out sets."""
+    """Never tuned or trained on (the 13th set, 113 messages). Measured once: macro-F1 0.915,
+    false tickets 9.5%, missed requests 4.2%, urgent recall 80% (the issue's targets: 0.92,
+    3%, 5%, 100%; only the missed rate is met). These floors are the measured level, so a
+    change that makes generalisation worse fails here. See BENCHMARKS.md for the history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.97
-    assert report.false_ticket_rate <= 0.01
-    assert report.missed_request_rate <= 0.02
+    assert report.macro_f1 >= 0.91
+    assert report.false_ticket_rate <= 0.096
+    assert report.missed_request_rate <= 0.043
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.69
+    assert report.urgent_recall >= 0.8
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
