@@ -145,8 +145,12 @@ class Directory:
         return self._staff.get(staff_id)
 
     def community(self, community_id: str) -> Community:
-        """The community with this id (ids come from validated configuration)."""
-        return next(c for c in self.communities if c.id == community_id)
+        """The community with this id. Raises KeyError for an unknown id (ids stored on
+        tickets come from validated configuration; ids on buttons may be forged)."""
+        for community in self.communities:
+            if community.id == community_id:
+                return community
+        raise KeyError(community_id)
 
     def grid_for_building(self, community_id: str, building: str) -> Grid | None:
         """The grid of this community that owns the building, if one does."""

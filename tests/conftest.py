@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import FakeClock
 from bot.config import CommunityFile, load_community_file
-from bot.settings import DEMO_COMMUNITY_FILE
+from bot.settings import DEMO_COMMUNITY_FILE, Settings, load_settings
+from handlers.runtime import Runtime
 from storage.db import create_engine, migrate, session_factory
 from storage.models import Base
 from storage.uow import SqlUnitOfWorkFactory
@@ -102,3 +103,18 @@ def free_port() -> int:
 def port() -> int:
     """A free local port."""
     return free_port()
+
+
+@pytest.fixture
+def settings(database_url: str, port: int) -> Settings:
+    """Settings for the embedded default: the demo file, the sandbox, a fresh database."""
+    return load_settings(DATABASE_URL=database_url, WEB_PORT=port)
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """The whole bot running on the sandbox (tests needing other settings override it)."""
+    runtime = Runtime(settings)
+    await runtime.start()
+    yield runtime
+    await runtime.stop()

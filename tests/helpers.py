@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from bot.config import CommunityFile
+from handlers.runtime import Runtime
 from sandbox.world import World
 
 RESIDENT = 5000001  # 张阿姨 in the sandbox
@@ -50,6 +51,12 @@ async def toast_for(world: World, user_id: int, since: int, wait: float = 5.0) -
             return str(toasts[-1]["text"])
         await asyncio.sleep(0.02)
     raise AssertionError(f"no answer to {user_id}'s button within {wait}s")
+
+
+def world_of(runtime: Runtime) -> World:
+    """The sandbox world of a runtime that runs on the sandbox."""
+    assert runtime.sandbox is not None
+    return runtime.sandbox.world
 
 
 def without_me_too(file: CommunityFile) -> CommunityFile:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -12,27 +11,9 @@ from bot.config import CommunityFile
 from bot.settings import Settings, load_settings
 from handlers.runtime import Runtime
 from sandbox.server import SandboxServer
-from sandbox.world import User, World
+from sandbox.world import User
 from tests.conftest import free_port
-from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after, quiet_for
-
-
-@pytest.fixture
-def settings(database_url: str, port: int) -> Settings:
-    return load_settings(DATABASE_URL=database_url, WEB_PORT=port)
-
-
-@pytest.fixture
-async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    runtime = Runtime(settings)
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
-
-
-def world_of(runtime: Runtime) -> World:
-    assert runtime.sandbox is not None
-    return runtime.sandbox.world
+from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after, quiet_for, world_of
 
 
 async def test_resident_gets_a_ticket_number_in_the_group(runtime: Runtime) -> None:

@@ -4,32 +4,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from bot.settings import Settings, load_settings
 from handlers.runtime import Runtime
 from sandbox.world import World
-from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after, quiet_for, toast_for
+from tests.helpers import (
+    GROUP_G01,
+    RESIDENT,
+    bot_messages_after,
+    quiet_for,
+    toast_for,
+    world_of,
+)
 
 LI, WANG, LIU, CHEN, ZHAO, ADMIN = 10001, 10002, 10003, 10004, 20001, 90001
 NEIGHBOUR, MS_CHEN = 5000002, 5000003
-
-
-@pytest.fixture
-async def runtime(database_url: str, port: int) -> AsyncIterator[Runtime]:
-    settings: Settings = load_settings(DATABASE_URL=database_url, WEB_PORT=port)
-    runtime = Runtime(settings)
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
-
-
-def world_of(runtime: Runtime) -> World:
-    assert runtime.sandbox is not None
-    return runtime.sandbox.world
 
 
 async def says(

@@ -3,26 +3,13 @@ with domain refusals turned into polite answers."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
-
-from bot.settings import Settings, load_settings
 from handlers.runtime import Runtime
 from sandbox.world import World
 from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after, quiet_for, toast_for
 
 WANG, LI = 10002, 10001
-
-
-@pytest.fixture
-async def runtime(database_url: str, port: int) -> AsyncIterator[Runtime]:
-    settings: Settings = load_settings(DATABASE_URL=database_url, WEB_PORT=port)
-    runtime = Runtime(settings)
-    await runtime.start()
-    yield runtime
-    await runtime.stop()
 
 
 async def open_ticket(world: World) -> dict[str, Any]:

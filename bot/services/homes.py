@@ -70,10 +70,7 @@ class HomeService:
 
     def community(self, community_id: str) -> Community:
         """A community by id. Raises KeyError when there is none."""
-        for community in self._directory.current.communities:
-            if community.id == community_id:
-                return community
-        raise KeyError(community_id)
+        return self._directory.current.community(community_id)
 
     def buildings(self, community_id: str) -> list[str]:
         """The community's buildings in numeric order, for the second question."""

@@ -143,7 +143,8 @@ class IntakeService:
                     return await self._attach(uow, same, message, now)
             rungs = routing.ladder(directory, grid.id, category)
             available = await self._tickets.on_duty(uow, [m for r in rungs for m in r.staff], now)
-            where = routing.route(directory, home, category, building, available)
+            # The grid is resolved already: no building to override it again.
+            where = routing.route(directory, grid, category, None, available)
             tier = Tier(result.tier)
             ticket = await uow.tickets.add(
                 NewTicket(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from telegram import Update
+from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.core import Core
@@ -88,6 +88,20 @@ ASKING = {
 def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> StaffMember | None:
     user = update.effective_user
     return core(context).directory.current.by_telegram(user.id) if user else None
+
+
+async def _staff_message(
+    update: Update, context: ContextTypes.DEFAULT_TYPE
+) -> tuple[Message, StaffMember] | None:
+    """The message and its staff sender; anyone else is told the command is for staff."""
+    message = update.effective_message
+    if message is None:
+        return None
+    member = _member(update, context)
+    if member is None:
+        await message.reply_text(texts.NOT_STAFF)
+        return None
+    return message, member
 
 
 def _refusal(exc: Exception, ticket_id: int, action: str, who: str) -> str:
@@ -410,26 +424,20 @@ async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_off_duty(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/offduty: new tickets go to the backup; unaccepted ones are handed over now."""
-    message = update.effective_message
-    member = _member(update, context)
-    if message is None:
+    found = await _staff_message(update, context)
+    if found is None:
         return
-    if member is None:
-        await message.reply_text(texts.NOT_STAFF)
-        return
+    message, member = found
     handed, kept = await core(context).tickets.set_off_duty(member)
     await message.reply_text(texts.off_duty(handed, kept))
 
 
 async def on_on_duty(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/onduty: back at work (outside the roster: until midnight)."""
-    message = update.effective_message
-    member = _member(update, context)
-    if message is None:
+    found = await _staff_message(update, context)
+    if found is None:
         return
-    if member is None:
-        await message.reply_text(texts.NOT_STAFF)
-        return
+    message, member = found
     the_core = core(context)
     until = await the_core.tickets.set_on_duty(member)
     timezone = the_core.directory.current.timezone
@@ -453,13 +461,10 @@ async def on_staff_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def on_my_tickets(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/mytickets: my open tickets, urgent and nearest deadline first."""
-    message = update.effective_message
-    member = _member(update, context)
-    if message is None:
+    found = await _staff_message(update, context)
+    if found is None:
         return
-    if member is None:
-        await message.reply_text(texts.NOT_STAFF)
-        return
+    message, member = found
     the_core = core(context)
     tickets = await the_core.tickets.my_open(member)
     if not tickets:
@@ -481,13 +486,10 @@ async def on_my_tickets(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def on_ticket(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/ticket N: one ticket with its history."""
-    message = update.effective_message
-    member = _member(update, context)
-    if message is None:
+    found = await _staff_message(update, context)
+    if found is None:
         return
-    if member is None:
-        await message.reply_text(texts.NOT_STAFF)
-        return
+    message, member = found
     ticket_id = _ticket_number(list(context.args or []))
     if ticket_id is None:
         await message.reply_text("请写明工单号，例如：/ticket 12")
