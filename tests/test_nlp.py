@@ -16,7 +16,7 @@ from nlp.evaluate import Row, evaluate, read_tsv, render
 from nlp.segment import cut
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 13)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 14)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -307,6 +307,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune10", 0.98, 0.005, 0.005),
         ("tune11", 0.99, 0.005, 0.005),
         ("tune12", 0.99, 0.005, 0.005),
+        ("tune13", 0.99, 0.005, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -317,18 +318,18 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 13th set, 113 messages). Measured once: macro-F1 0.915,
-    false tickets 9.5%, missed requests 4.2%, urgent recall 80% (the issue's targets: 0.92,
-    3%, 5%, 100%; only the missed rate is met). These floors are the measured level, so a
-    change that makes generalisation worse fails here. See BENCHMARKS.md for the history."""
+    """Never tuned or trained on (the 14th set, 109 messages). Measured once: macro-F1 0.950,
+    false tickets 4.8%, missed requests 3.0%, urgent recall 87% (the issue's targets: 0.92,
+    3%, 5%, 100%; macro-F1 and the missed rate are met). These floors are the measured level,
+    so a change that makes generalisation worse fails here. See BENCHMARKS.md for the history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.91
-    assert report.false_ticket_rate <= 0.096
-    assert report.missed_request_rate <= 0.043
+    assert report.macro_f1 >= 0.949
+    assert report.false_ticket_rate <= 0.048
+    assert report.missed_request_rate <= 0.03
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.8
+    assert report.urgent_recall >= 0.866
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
