@@ -9,12 +9,12 @@ live only in the database.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from bot.ports import Clock, UnitOfWorkFactory
+from bot.services.background import BackgroundLoop
 from bot.services.tickets import TicketService
 
 logger = logging.getLogger(__name__)
@@ -36,13 +36,12 @@ class DeadlineScheduler:
         self._uows = uows
         self._tickets = tickets
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = BackgroundLoop("deadline-scheduler")
         self.on_fired = on_fired  # (due, fired, outcome): for lateness figures
 
     def wake(self) -> None:
         """Something was scheduled: re-read the earliest deadline."""
-        self._wake.set()
+        self._loop.wake()
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending timer falls due."""
@@ -59,6 +58,8 @@ class DeadlineScheduler:
             if not batch:
                 return handled
             for timer in batch:
+                if self._loop.stopping:  # the rest stays due for the next start
+                    return handled
                 try:
                     outcome = await self._tickets.fire(timer)
                 except Exception:  # one bad ticket must not stop every other deadline
@@ -87,8 +88,7 @@ class DeadlineScheduler:
     async def run(self) -> None:
         """The loop: act on what is due, then sleep until the next deadline or a wake-up."""
         logger.info("deadline scheduler started")
-        while True:
-            self._wake.clear()
+        while not self._loop.stopping:
             try:
                 await self.run_due()
                 due = await self.next_due()
@@ -97,23 +97,16 @@ class DeadlineScheduler:
             except Exception:
                 logger.exception("deadline scheduler pass failed; retrying in 1 s")
                 due = None
-                await asyncio.sleep(1.0)
+                await self._loop.pause(1.0)
             delay = IDLE_RECHECK
             if due is not None:
                 delay = max(0.0, (due - self._clock.now()).total_seconds())
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            await self._loop.pause(delay)
 
     def start(self) -> None:
         """Run the loop as a background task."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name="deadline-scheduler")
+        self._loop.start(self.run)
 
     async def stop(self) -> None:
-        """Cancel the loop and wait for it to finish."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        """Let the current pass finish (cancel only if it hangs), then end the loop."""
+        await self._loop.stop()
