@@ -7,6 +7,7 @@ hands over to the runtime in ``handlers``, which owns the Telegram and web libra
 from __future__ import annotations
 
 import asyncio
+import getpass
 import logging
 import sys
 
@@ -25,15 +26,72 @@ def _configure_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+USAGE = """usage: python -m bot                      run the bot
+       python -m bot set-password ADMIN_ID   set an admin's web admin password
+
+Settings come from the environment or .env (see README.md). set-password reads the new
+password twice from the terminal, or once from standard input when it is piped."""
+
+
+def _read_password() -> str | None:
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("新密码 / new password: ")
+    if getpass.getpass("再输入一次 / again: ") != first:
+        print("error: the two passwords differ", file=sys.stderr)
+        return None
+    return first
+
+
+def set_password(staff_id: str) -> int:
+    """``python -m bot set-password ID``: exit code 0 when stored."""
+    from bot.services.admins import MIN_PASSWORD, BadPassword  # noqa: PLC0415
+    from handlers.runtime import StartupError, set_admin_password  # noqa: PLC0415
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    password = _read_password()
+    if password is None:
+        return 2
+    try:
+        asyncio.run(set_admin_password(settings, staff_id, password))
+    except BadPassword as exc:
+        reasons = {
+            "not_admin": f"{staff_id!r} is not staff with role admin in the community file",
+            "too_short": f"the password needs at least {MIN_PASSWORD} characters",
+            "too_long": "the password is too long",
+        }
+        print(f"error: {reasons.get(exc.reason, exc.reason)}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"error: setting COMMUNITY_CONFIG: {exc}", file=sys.stderr)
+        return 2
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"password set for {staff_id}; open sessions of {staff_id} were ended")
+    return 0
+
+
+def _command(args: list[str]) -> int:
+    if args[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    if args[0] == "set-password" and len(args) == 2:
+        logging.basicConfig(level="WARNING")
+        return set_password(args[1])
+    print(f"error: unknown command {' '.join(args)!r}\n\n{USAGE}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the bot; return the process exit code (2 for a bad setting or community file)."""
     args = sys.argv[1:] if argv is None else argv
-    if args and args[0] in ("-h", "--help"):
-        print(
-            "usage: python -m bot\n\nRuns the bot; settings come from the environment or .env"
-            " (see README.md)."
-        )
-        return 0
+    if args:
+        return _command(args)
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -148,6 +148,12 @@ class _Group(_Strict):
     grid: Ident
 
 
+class _Answer(_Strict):
+    # 一次性告知: a service question about one of these topic words gets this whole answer.
+    topic: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(min_length=1)
+    text: Annotated[str, Field(min_length=1, max_length=1500)]
+
+
 class _Community(_Strict):
     id: Ident
     name: Name
@@ -155,9 +161,14 @@ class _Community(_Strict):
     grids: list[_Grid] = Field(min_length=1)
     groups: list[_Group] = []
     routing: _Routing = _Routing()
+    answers: list[_Answer] = []
 
 
-KeywordTable = dict[Literal["repair", "dispute", "service"], dict[str, Weight]]
+# Category words, and cue words that add to the built-in cue lists (see nlp.rules).
+KeywordKind = Literal[
+    "repair", "dispute", "service", "cancel", "notice", "chatter", "question", "complaint"
+]
+KeywordTable = dict[KeywordKind, dict[str, Weight]]
 
 
 class _File(_Strict):
@@ -167,6 +178,7 @@ class _File(_Strict):
     street: _Street | None = None
     communities: list[_Community] = Field(min_length=1)
     keywords: KeywordTable = {}
+    answers: list[_Answer] = []  # district-wide; a community's own come first
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,8 @@ class CommunityFile:
     directory: Directory
     keywords: dict[str, dict[str, float]]
     digest: str
+    # Known answers by scope ("*" for the district): [(topic words, answer text)].
+    answers: dict[str, list[tuple[list[str], str]]] = field(default_factory=dict)
 
 
 def _line_map(node: yaml.Node) -> tuple[dict[Path_, int], list[tuple[Path_, int]]]:
@@ -286,7 +300,16 @@ def parse_community_text(text: str, source: str = "<community file>") -> Communi
         directory=_to_directory(parsed),
         keywords={str(cat): dict(words) for cat, words in parsed.keywords.items()},
         digest=digest,
+        answers=_answers(parsed),
     )
+
+
+def _answers(parsed: _File) -> dict[str, list[tuple[list[str], str]]]:
+    scopes = {"*": parsed.answers, **{c.id: c.answers for c in parsed.communities}}
+    return {
+        scope: [([w.strip() for w in a.topic], a.text.strip()) for a in answers]
+        for scope, answers in scopes.items()
+    }
 
 
 def _items(value: object) -> list[tuple[int, dict[str, Any]]]:

@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from bot.config import CommunityFile
 from bot.directory import DirectoryHolder
 from bot.ports import Clock, Notifier, UnitOfWorkFactory
+from bot.services.admins import AdminAuth
+from bot.services.answers import AnswerBook
+from bot.services.figures import FigureService
 from bot.services.homes import HomeService
 from bot.services.intake import IntakeService
+from bot.services.keywords import KeywordAdmin
+from bot.services.reports import WeeklyNotes
 from bot.services.rules import RuleBook
 from bot.services.scheduler import DeadlineScheduler
 from bot.services.setup import SeedReport, seed_from_file
@@ -27,6 +32,11 @@ class Core:
     tickets: TicketService
     scheduler: DeadlineScheduler
     homes: HomeService
+    answers: AnswerBook
+    keywords: KeywordAdmin
+    figures: FigureService
+    weekly: WeeklyNotes
+    auth: AdminAuth
 
 
 async def build_core(
@@ -43,13 +53,20 @@ async def build_core(
     tickets = TicketService(uows, directory, clock, notifier)
     scheduler = DeadlineScheduler(uows, tickets, clock)
     tickets.wake = scheduler.wake
+    answers = AnswerBook(uows, directory, clock)
+    figures = FigureService(uows, directory, clock)
     return Core(
         uows=uows,
         clock=clock,
         directory=directory,
         rules=rules,
-        intake=IntakeService(uows, rules, directory, clock, tickets),
+        intake=IntakeService(uows, rules, directory, clock, tickets, answers=answers),
         tickets=tickets,
         scheduler=scheduler,
         homes=HomeService(uows, directory, clock),
+        answers=answers,
+        keywords=KeywordAdmin(uows, rules, directory, clock),
+        figures=figures,
+        weekly=WeeklyNotes(uows, directory, clock, figures, tickets),
+        auth=AdminAuth(uows, directory, clock),
     )

@@ -161,6 +161,7 @@ class Ticket:
     rating: Rating | None = None  # the latest verdict; None: not rated (yet)
     households: int = 1  # how many households reported it ("me too" adds one)
     topic: str = ""  # the classifier's topic words, space-separated, for "me too" matching
+    answered: bool = False  # a known answer was told at once (一次性告知)
     version: int = 0  # optimistic lock: a save against a stale version is refused
 
     @property
@@ -196,6 +197,7 @@ class NewTicket:
     resolve_due_at: datetime | None = None
     level: int = 0  # 1 when the backup post took it because the first was off duty
     topic: str = ""
+    answered: bool = False
 
 
 @dataclass(frozen=True)
@@ -317,3 +319,74 @@ class Report:
     reporter_id: int
     text: str
     at: datetime
+
+
+DISTRICT = "*"  # the scope of district-wide keywords and answers, which a community overrides
+
+
+@dataclass(frozen=True)
+class KeywordEntry:
+    """One stored routing rule: a keyword, phrase or cue word with its weight."""
+
+    scope: str  # DISTRICT or a community id
+    category: str  # a request category or a cue group (cancel, notice, chatter, question)
+    word: str
+    weight: float
+    enabled: bool = True
+
+
+def merge_keywords(
+    district: list[KeywordEntry], own: list[KeywordEntry]
+) -> dict[str, dict[str, float]]:
+    """The rules a community classifies with: the district's, overridden word by word by its
+    own rows (a disabled own row switches the district word off there)."""
+    merged = {(e.category, e.word): e for e in district}
+    merged.update({(e.category, e.word): e for e in own})
+    table: dict[str, dict[str, float]] = {}
+    for (category, word), entry in merged.items():
+        if entry.enabled:
+            table.setdefault(category, {})[word] = entry.weight
+    return table
+
+
+@dataclass(frozen=True)
+class KeywordChange:
+    """One line of the keyword audit log: who changed which rule, from what to what."""
+
+    id: int
+    at: datetime
+    actor: str
+    scope: str
+    category: str
+    word: str
+    before: tuple[float, bool] | None  # (weight, enabled); None: the rule did not exist
+    after: tuple[float, bool] | None  # None: the rule was deleted
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class LoggedMessage:
+    """A group message as the classifier saw it, kept for what-if and the review queue."""
+
+    id: int
+    community_id: str
+    chat_id: int
+    message_id: int
+    at: datetime
+    text: str
+    category: str
+    confidence: float
+    urgent: bool
+    ticket_id: int | None = None
+    relabel: str | None = None  # what staff said it really was
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A known answer to a common question (一次性告知): topic words and the whole answer."""
+
+    id: int
+    scope: str  # DISTRICT or a community id
+    topic: tuple[str, ...]
+    text: str
+    from_file: bool = False

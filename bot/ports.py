@@ -9,9 +9,13 @@ from typing import Any, Protocol, Self
 
 from bot.directory import Directory
 from bot.domain import (
+    Answer,
     Category,
     Delivery,
     Home,
+    KeywordChange,
+    KeywordEntry,
+    LoggedMessage,
     NewTicket,
     Notice,
     Presence,
@@ -39,6 +43,16 @@ class TicketRepository(Protocol):
 
     async def get(self, ticket_id: int) -> Ticket | None:
         """The ticket with this number, if any."""
+        ...
+
+    async def reported_between(
+        self, start: datetime, end: datetime, community_ids: list[str] | None = None
+    ) -> list[Ticket]:
+        """Tickets reported in [start, end), oldest first; None: every community."""
+        ...
+
+    async def all_open(self, community_ids: list[str] | None = None) -> list[Ticket]:
+        """Every open ticket, the most pressing deadline first."""
         ...
 
     async def by_message(self, chat_id: int, message_id: int) -> Ticket | None:
@@ -203,6 +217,132 @@ class KeywordRepository(Protocol):
         ...
 
 
+class KeywordAdminRepository(Protocol):
+    """Single keyword rows and their audit log."""
+
+    async def entries(self, scope: str) -> list[KeywordEntry]:
+        """Every rule stored for one scope, disabled ones included."""
+        ...
+
+    async def get(self, scope: str, category: str, word: str) -> KeywordEntry | None:
+        """One rule, or None."""
+        ...
+
+    async def put(self, entry: KeywordEntry, at: datetime) -> None:
+        """Insert or update one rule."""
+        ...
+
+    async def remove(self, scope: str, category: str, word: str) -> None:
+        """Delete one rule."""
+        ...
+
+    async def log(  # noqa: PLR0917 - one audit line is these facts
+        self,
+        at: datetime,
+        actor: str,
+        scope: str,
+        category: str,
+        word: str,
+        before: tuple[float, bool] | None,
+        after: tuple[float, bool] | None,
+        note: str = "",
+    ) -> int:
+        """Append an audit line; returns its number."""
+        ...
+
+    async def changes(self, scope: str | None = None, limit: int = 200) -> list[KeywordChange]:
+        """The audit log, newest first."""
+        ...
+
+    async def change(self, change_id: int) -> KeywordChange | None:
+        """One audit line."""
+        ...
+
+
+class MessageLogRepository(Protocol):
+    """Recent group messages as the classifier saw them."""
+
+    async def add(self, message: LoggedMessage) -> bool:
+        """Record a message; False if it is recorded already."""
+        ...
+
+    async def recent(self, community_id: str, limit: int) -> list[LoggedMessage]:
+        """The community's last messages, newest first."""
+        ...
+
+    async def for_review(
+        self, community_ids: list[str], below: float, limit: int
+    ) -> list[LoggedMessage]:
+        """Unsure or re-labelled messages, newest first."""
+        ...
+
+    async def relabel(self, chat_id: int, message_id: int, label: str) -> None:
+        """Record what staff said a message really was."""
+        ...
+
+    async def prune(self, community_id: str, keep: int) -> int:
+        """Forget all but the last ``keep`` messages of a community."""
+        ...
+
+
+class AnswerRepository(Protocol):
+    """Known answers to common questions."""
+
+    async def for_scopes(self, scopes: list[str]) -> list[Answer]:
+        """Answers of these scopes."""
+        ...
+
+    async def add(
+        self, scope: str, topic: list[str], text: str, at: datetime, from_file: bool = False
+    ) -> Answer:
+        """Store a new answer."""
+        ...
+
+    async def update(self, answer_id: int, topic: list[str], text: str, at: datetime) -> bool:
+        """Change an answer."""
+        ...
+
+    async def remove(self, answer_id: int) -> bool:
+        """Delete an answer."""
+        ...
+
+    async def replace_from_file(
+        self, scope: str, answers: list[tuple[list[str], str]], at: datetime
+    ) -> None:
+        """Make the file's answers of a scope what the file says."""
+        ...
+
+
+class AdminRepository(Protocol):
+    """Admins' password hashes and web sessions."""
+
+    async def password_hash(self, staff_id: str) -> str | None:
+        """The stored hash, or None."""
+        ...
+
+    async def set_password_hash(self, staff_id: str, password_hash: str, at: datetime) -> None:
+        """Store a new hash and end the admin's sessions."""
+        ...
+
+    async def add_session(
+        self, token_hash: str, staff_id: str, csrf: str, at: datetime, expires_at: datetime
+    ) -> None:
+        """Open a session."""
+        ...
+
+    async def session_for(self, token_hash: str, now: datetime) -> tuple[str, str] | None:
+        """(staff id, CSRF token) of a live session, or None."""
+        ...
+
+    async def end_session(self, token_hash: str) -> None:
+        """Log out."""
+        ...
+
+    async def purge_sessions(self, now: datetime) -> None:
+        """Forget expired sessions."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction's worth of repositories; nothing is saved without ``commit``."""
 
@@ -227,6 +367,18 @@ class UnitOfWork(Protocol):
 
     @property
     def homes(self) -> HomeRepository: ...
+
+    @property
+    def keyword_admin(self) -> KeywordAdminRepository: ...
+
+    @property
+    def messages(self) -> MessageLogRepository: ...
+
+    @property
+    def answers(self) -> AnswerRepository: ...
+
+    @property
+    def admins(self) -> AdminRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

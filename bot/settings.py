@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     WEB_HOST: str = "127.0.0.1"
     WEB_PORT: int = Field(default=8080, ge=0, le=65535)
     LOG_LEVEL: str = "INFO"
+    # Mark the web admin's cookies Secure (only sent over HTTPS). Set it when a reverse proxy
+    # terminates TLS in front of the bot; requests that arrive over HTTPS get it anyway.
+    WEB_SECURE_COOKIES: bool = False
 
     @field_validator("TELEGRAM_BOT_TOKEN", mode="before")
     @classmethod

@@ -26,6 +26,7 @@ from bot.core import Core, build_core
 from bot.ports import Clock
 from bot.settings import Settings
 from handlers import telegram as telegram_handlers
+from handlers import web as admin_web
 from handlers.telegram.deps import CORE_KEY
 from handlers.telegram.notifier import TelegramNotifier
 from sandbox.server import SANDBOX_TOKEN, SandboxServer
@@ -98,18 +99,22 @@ class Runtime:
         # jieba's dictionaries take about a second to load: do it now, off the event loop,
         # so no resident's message waits for it.
         await asyncio.to_thread(nlp.warm_up)
-        sandbox, web_runner, web_url = None, None, None
+        sandbox = self._sandbox(core) if self.settings.sandbox else None
+        web_runner, web_url = None, None
         try:
-            if self.settings.sandbox:
-                sandbox, web_runner, web_url = await self._start_sandbox(core)
-            application = await self._start_telegram(core, web_url)
+            web_runner, web_url = await self._start_web(core, sandbox)
+            application = await self._start_telegram(core, web_url if sandbox else None)
         except BaseException:
             await self._cleanup(engine, web_runner)
             raise
         core.tickets.notifier = TelegramNotifier(application.bot)
         core.scheduler.start()  # acts at once on whatever fell due while the bot was down
+        core.weekly.start()
         self._parts = _Parts(engine, core, application, web_runner, sandbox, web_url)
-        if web_url:
+        logger.info(
+            "web admin at %sadmin/ (set a password: python -m bot set-password ID)", web_url
+        )
+        if sandbox is not None:
             logger.info(
                 "sandbox ready: open %s in a browser (no token, no internet needed)", web_url
             )
@@ -120,8 +125,8 @@ class Runtime:
                 self.settings.TELEGRAM_API_BASE_URL or "Telegram",
             )
 
-    async def _start_sandbox(self, core: Core) -> tuple[SandboxServer, web.AppRunner, str]:
-        settings = self.settings
+    @staticmethod
+    def _sandbox(core: Core) -> SandboxServer:
         directory = core.directory.current
         sandbox = SandboxServer.with_people(
             groups=[(g.chat_id, g.name) for g in directory.groups],
@@ -131,8 +136,17 @@ class Runtime:
         # first ticket; a real deployment needs each person to send /start once.
         for member in directory.staff:
             sandbox.world.open_private(member.telegram_id)
+        return sandbox
+
+    async def _start_web(
+        self, core: Core, sandbox: SandboxServer | None
+    ) -> tuple[web.AppRunner, str]:
+        """The web admin under /admin and, without a token, the sandbox at /."""
+        settings = self.settings
         app = web.Application(client_max_size=1024 * 1024)
-        sandbox.add_routes(app)
+        if sandbox is not None:
+            sandbox.add_routes(app)
+        admin_web.add_routes(app, core, secure_cookies=settings.WEB_SECURE_COOKIES)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.WEB_HOST, settings.WEB_PORT)
@@ -145,7 +159,7 @@ class Runtime:
                 f" {exc.strerror or exc}"
             ) from None
         port = runner.addresses[0][1]
-        return sandbox, runner, f"http://{_connect_host(settings.WEB_HOST)}:{port}/"
+        return runner, f"http://{_connect_host(settings.WEB_HOST)}:{port}/"
 
     async def _start_telegram(self, core: Core, sandbox_url: str | None) -> Application:
         settings = self.settings
@@ -199,6 +213,7 @@ class Runtime:
             return
         application = parts.application
         await parts.core.scheduler.stop()
+        await parts.core.weekly.stop()
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
         if application.running:
@@ -221,3 +236,20 @@ async def run(settings: Settings) -> None:
         await stop.wait()
     finally:
         await runtime.stop()
+
+
+async def set_admin_password(settings: Settings, staff_id: str, password: str) -> None:
+    """Store an admin's web password (the database is migrated and seeded first)."""
+    community_file = load_community_file(settings.COMMUNITY_CONFIG)
+    engine = create_engine(settings.DATABASE_URL)
+    try:
+        await migrate(engine)
+        core = await build_core(
+            SqlUnitOfWorkFactory(session_factory(engine)), community_file, SystemClock()
+        )
+        await core.auth.set_password(staff_id, password)
+    except (OperationalError, DBAPIError, OSError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise StartupError(f"setting DATABASE_URL: cannot use the database: {reason}") from None
+    finally:
+        await engine.dispose()

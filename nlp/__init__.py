@@ -8,11 +8,12 @@ jieba's dictionaries before the first message arrives.
 from nlp.classifier import MAX_CLASSIFY_CHARS, Classification, Evidence, classify
 from nlp.location import parse_location
 from nlp.normalize import normalize
-from nlp.rules import CATEGORIES, Cues, RuleError, Rules, default_cues
+from nlp.rules import CATEGORIES, EDITABLE_KINDS, Cues, RuleError, Rules, compile_rule, default_cues
 from nlp.segment import warm_up
 
 __all__ = [
     "CATEGORIES",
+    "EDITABLE_KINDS",
     "MAX_CLASSIFY_CHARS",
     "Classification",
     "Cues",
@@ -20,6 +21,7 @@ __all__ = [
     "RuleError",
     "Rules",
     "classify",
+    "compile_rule",
     "default_cues",
     "normalize",
     "parse_location",

@@ -33,6 +33,9 @@ from nlp.normalize import normalize_rules
 
 CATEGORIES = ("repair", "dispute", "service")
 CUE_GROUPS = ("cancel", "notice", "chatter", "question", "complaint")
+# What a community's keyword table may hold: category words, and cue words that add to the
+# built-in cue lists (a compound's own way of saying "fixed" or "notice").
+EDITABLE_KINDS = CATEGORIES + CUE_GROUPS
 CUES_FILE = Path(__file__).parent / "data" / "cues.yaml"
 DEFAULT_THRESHOLD = 2.0
 MAX_PHRASE_SPAN = 16  # characters from the first part's start to the last part's end
@@ -146,8 +149,8 @@ class Rules:
     def __post_init__(self) -> None:
         self.rules = []
         self.errors = []
-        for category in CATEGORIES:
-            self._add_all(category, (self.keywords.get(category) or {}).items())
+        for kind in EDITABLE_KINDS:
+            self._add_all(kind, (self.keywords.get(kind) or {}).items())
         self.rules.extend(_cue_rules(self.cues))
         self._build()
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
 
 # Deterministic constraint names keep Alembic migrations portable between SQLite and PostgreSQL.
@@ -184,6 +185,8 @@ class TicketRow(Base):
     # topic words, which decide whether a later report is the same problem.
     households: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     topic: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    # revision 0006: the bot told a known answer at once (一次性告知)
+    answered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -260,3 +263,71 @@ class ResidentHomeRow(Base):
     pending_message_id: Mapped[int | None] = mapped_column(BigInteger)
     pending_text: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+class KeywordChangeRow(Base):
+    """The keyword audit log (revision 0006): one row per change, never updated."""
+
+    __tablename__ = "keyword_changes"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(100))
+    community_id: Mapped[str] = mapped_column(String(64), index=True)
+    category: Mapped[str] = mapped_column(String(20))
+    word: Mapped[str] = mapped_column(String(100))
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # {weight, enabled}
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class MessageLogRow(Base):
+    """Recent group messages as classified (revision 0006), for what-if and review."""
+
+    __tablename__ = "message_log"
+    __table_args__ = (
+        UniqueConstraint("chat_id", "message_id", name="uq_message_log_chat_message"),
+        Index("ix_message_log_community_id_id", "community_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    community_id: Mapped[str] = mapped_column(String(64))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime]
+    text: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(20))
+    confidence: Mapped[float] = mapped_column(Float)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    ticket_id: Mapped[int | None] = mapped_column(BigInteger)
+    relabel: Mapped[str | None] = mapped_column(String(20))
+
+
+class AnswerRow(Base):
+    """A known answer to a common question (revision 0006); '*' serves every community."""
+
+    __tablename__ = "answers"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    community_id: Mapped[str] = mapped_column(String(64), index=True)
+    topic: Mapped[list[str]] = mapped_column(JSON)
+    text: Mapped[str] = mapped_column(Text)
+    from_file: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime]
+
+
+class AdminCredentialRow(Base):
+    """An admin's web password, as an Argon2id hash (revision 0006)."""
+
+    __tablename__ = "admin_credentials"
+    staff_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[datetime]
+
+
+class AdminSessionRow(Base):
+    """A logged-in web session (revision 0006); only the token's SHA-256 is stored."""
+
+    __tablename__ = "admin_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[str] = mapped_column(String(64), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]

@@ -21,9 +21,11 @@ from bot.directory import (
     Street,
 )
 from bot.domain import (
+    DISTRICT,
     OPEN_STATUSES,
     Category,
     Home,
+    KeywordEntry,
     NewTicket,
     Presence,
     Rating,
@@ -35,6 +37,7 @@ from bot.domain import (
     TicketStatus,
     Tier,
     Timer,
+    merge_keywords,
 )
 from bot.roster import parse_shift
 from storage.models import (
@@ -51,8 +54,6 @@ from storage.models import (
     TicketRow,
     TimerRow,
 )
-
-DISTRICT = "*"
 
 
 def _ticket(row: TicketRow) -> Ticket:
@@ -90,6 +91,7 @@ def _ticket(row: TicketRow) -> Ticket:
         rating=Rating(row.rating) if row.rating else None,
         households=row.households,
         topic=row.topic,
+        answered=row.answered,
         version=row.version,
     )
 
@@ -145,6 +147,7 @@ class SqlTicketRepository:
             updated_at=ticket.created_at,
             level=ticket.level,
             topic=ticket.topic,
+            answered=ticket.answered,
             households=1,
             accept_due_at=ticket.accept_due_at,
             resolve_due_at=ticket.resolve_due_at,
@@ -188,6 +191,30 @@ class SqlTicketRepository:
             .limit(limit)
         )
         return [_ticket(r) for r in rows]
+
+    async def reported_between(
+        self, start: datetime, end: datetime, community_ids: list[str] | None = None
+    ) -> list[Ticket]:
+        """Tickets reported in [start, end), oldest first; None: every community."""
+        query = (
+            select(TicketRow)
+            .where(TicketRow.created_at >= start, TicketRow.created_at < end)
+            .order_by(TicketRow.created_at, TicketRow.id)
+        )
+        if community_ids is not None:
+            query = query.where(TicketRow.community_id.in_(community_ids))
+        return [_ticket(r) for r in await self.session.scalars(query)]
+
+    async def all_open(self, community_ids: list[str] | None = None) -> list[Ticket]:
+        """Every open ticket, the most pressing deadline first."""
+        query = (
+            select(TicketRow)
+            .where(TicketRow.status.in_([s.value for s in OPEN_STATUSES]))
+            .order_by(TicketRow.resolve_due_at, TicketRow.id)
+        )
+        if community_ids is not None:
+            query = query.where(TicketRow.community_id.in_(community_ids))
+        return [_ticket(r) for r in await self.session.scalars(query)]
 
     async def open_like(
         self, community_id: str, category: Category, since: datetime, limit: int = 50
@@ -597,17 +624,20 @@ class SqlKeywordRepository:
         rows = await self.session.scalars(
             select(KeywordRow)
             .where(KeywordRow.community_id.in_([DISTRICT, community_id]))
-            # district rows first, so the community's own rows win
-            .order_by((KeywordRow.community_id == DISTRICT).desc(), KeywordRow.id)
+            .order_by(KeywordRow.id)
         )
-        merged: dict[tuple[str, str], KeywordRow] = {}
-        for row in rows:
-            merged[(row.category, row.word)] = row
-        table: dict[str, dict[str, float]] = {}
-        for (category, word), row in merged.items():
-            if row.enabled:
-                table.setdefault(category, {})[word] = row.weight
-        return table
+        entries = [
+            KeywordEntry(r.community_id, r.category, r.word, r.weight, r.enabled) for r in rows
+        ]
+        return merge_keywords(
+            [e for e in entries if e.scope == DISTRICT],
+            [e for e in entries if e.scope != DISTRICT],
+        )
+
+
+def keyword_entry(row: KeywordRow) -> KeywordEntry:
+    """A stored keyword as the core sees it."""
+    return KeywordEntry(row.community_id, row.category, row.word, row.weight, row.enabled)
 
 
 def _timer(row: TimerRow) -> Timer:

@@ -7,6 +7,12 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.admin_repositories import (
+    SqlAdminRepository,
+    SqlAnswerRepository,
+    SqlKeywordAdminRepository,
+    SqlMessageLogRepository,
+)
 from storage.repositories import (
     SqlDirectoryRepository,
     SqlHomeRepository,
@@ -28,6 +34,10 @@ class SqlUnitOfWork:
     reports: SqlReportRepository
     presence: SqlPresenceRepository
     homes: SqlHomeRepository
+    keyword_admin: SqlKeywordAdminRepository
+    messages: SqlMessageLogRepository
+    answers: SqlAnswerRepository
+    admins: SqlAdminRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -42,6 +52,10 @@ class SqlUnitOfWork:
         self.reports = SqlReportRepository(self._session)
         self.presence = SqlPresenceRepository(self._session)
         self.homes = SqlHomeRepository(self._session)
+        self.keyword_admin = SqlKeywordAdminRepository(self._session)
+        self.messages = SqlMessageLogRepository(self._session)
+        self.answers = SqlAnswerRepository(self._session)
+        self.admins = SqlAdminRepository(self._session)
         return self
 
     async def __aexit__(

@@ -161,10 +161,13 @@ def test_building_in_two_grids_of_one_community() -> None:
 
 
 def test_keywords_need_known_categories_and_positive_weights() -> None:
-    text = MINIMAL + "keywords:\n  repair: {电梯: 2, 漏水: -1}\n  chatter: {你好: 1}\n"
+    text = MINIMAL + "keywords:\n  repair: {电梯: 2, 漏水: -1}\n  weather: {下雨: 1}\n"
     found = problems_of(text)
     assert any("keywords.repair.漏水" in p and "bad weight" in p for p in found), found
-    assert any("keywords.chatter" in p for p in found), found
+    assert any("keywords.weather" in p for p in found), found
+    # Cue groups are categories too: a compound's own "chatter" words add to the built-in list.
+    loaded = parse_community_text(MINIMAL + "keywords:\n  chatter: {你好: 1}\n", source="c.yaml")
+    assert loaded.keywords == {"chatter": {"你好": 1.0}}
 
 
 @pytest.mark.parametrize(

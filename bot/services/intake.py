@@ -8,9 +8,21 @@ from datetime import datetime
 from enum import StrEnum
 
 from bot.directory import DirectoryHolder, Grid
-from bot.domain import Category, Home, NewTicket, Notice, Report, StaleTicket, Ticket, Tier
+from bot.domain import (
+    Button,
+    Category,
+    Home,
+    LoggedMessage,
+    NewTicket,
+    Notice,
+    Report,
+    StaleTicket,
+    Ticket,
+    Tier,
+)
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services import metoo, routing
+from bot.services.answers import AnswerBook
 from bot.services.rules import RuleBook
 from bot.services.tickets import TicketService
 from bot.texts import residents
@@ -18,6 +30,9 @@ from nlp import Classification
 
 logger = logging.getLogger(__name__)
 MAX_STORED_TEXT = 4000
+# The message log keeps this many recent messages per community for what-if and review.
+KEEP_MESSAGES = 5000
+PRUNE_EVERY = 500
 
 
 @dataclass(frozen=True)
@@ -58,6 +73,7 @@ class IntakeResult:
     ticket: Ticket | None = None
     reply: str | None = None
     notices: tuple[Notice, ...] = ()  # staff pings, sent after the reply
+    buttons: tuple[Button, ...] = ()  # under the reply (已解决，谢谢 after a known answer)
 
 
 class IntakeService:
@@ -70,19 +86,24 @@ class IntakeService:
         directory: DirectoryHolder,
         clock: Clock,
         tickets: TicketService,
+        *,
+        answers: AnswerBook,
     ) -> None:
         self._uows = uows
         self._rules = rules
         self._directory = directory
         self._clock = clock
         self._tickets = tickets
+        self._answers = answers
+        self._logged = 0
 
     async def receive_group_message(self, message: IncomingMessage) -> IntakeResult:
         """Handle one group message. Idempotent per (chat, message id)."""
         group = self._directory.current.group(message.chat_id)
         if group is None:
             return IntakeResult(Outcome.UNKNOWN_GROUP)
-        return await self._receive(message, self._directory.current.grid(group.grid_id), None)
+        grid = self._directory.current.grid(group.grid_id)
+        return await self._receive(message, grid, None, log=True)
 
     async def receive_private_message(self, message: IncomingMessage, home: Home) -> IntakeResult:
         """Handle a resident's private message, placed by the home they told us. Answers in
@@ -96,17 +117,61 @@ class IntakeService:
         return await self._receive(message, grid, home.building)
 
     async def _receive(
-        self, message: IncomingMessage, home: Grid, home_building: str | None
+        self, message: IncomingMessage, home: Grid, home_building: str | None, *, log: bool = False
     ) -> IntakeResult:
         result = await self._rules.classify(home.community_id, message.text)
-        if not result.is_request:
-            return IntakeResult(Outcome.NOT_REQUEST)
+        outcome = IntakeResult(Outcome.NOT_REQUEST)
+        if result.is_request:
+            outcome = await self._request(message, home, home_building, result)
+        if log and outcome.outcome != Outcome.DUPLICATE:
+            await self._log(message, home.community_id, result, outcome.ticket)
+        return outcome
+
+    async def _request(
+        self,
+        message: IncomingMessage,
+        home: Grid,
+        home_building: str | None,
+        result: Classification,
+    ) -> IntakeResult:
         for attempt in range(3):
             try:
                 return await self._open_or_attach(message, home, home_building, result)
             except StaleTicket:  # the ticket a "me too" joins changed meanwhile: look again
                 logger.info("me-too target changed; retry %d", attempt + 1)
         return await self._open_or_attach(message, home, home_building, result, me_too=False)
+
+    async def _log(
+        self,
+        message: IncomingMessage,
+        community_id: str,
+        result: Classification,
+        ticket: Ticket | None,
+    ) -> None:
+        """Keep the message for the admins' what-if and review queue. Best effort: the
+        resident's ticket is already safe, so a failure here is logged and forgotten."""
+        try:
+            async with self._uows() as uow:
+                await uow.messages.add(
+                    LoggedMessage(
+                        id=0,
+                        community_id=community_id,
+                        chat_id=message.chat_id,
+                        message_id=message.message_id,
+                        at=self._clock.now(),
+                        text=storable(message.text, MAX_STORED_TEXT),
+                        category=result.category,
+                        confidence=result.confidence,
+                        urgent=result.urgent,
+                        ticket_id=ticket.id if ticket else None,
+                    )
+                )
+                self._logged += 1
+                if self._logged % PRUNE_EVERY == 0:
+                    await uow.messages.prune(community_id, KEEP_MESSAGES)
+                await uow.commit()
+        except Exception:
+            logger.exception("could not keep message %s/%s", message.chat_id, message.message_id)
 
     async def _open_or_attach(
         self,
@@ -141,6 +206,9 @@ class IntakeService:
                 same = metoo.find_same(candidates, grid_id=grid.id, building=building, topic=topic)
                 if same is not None:
                     return await self._attach(uow, same, message, now)
+            answer = None
+            if category == Category.SERVICE:
+                answer = await self._answers.match(grid.community_id, message.text)
             rungs = routing.ladder(directory, grid.id, category)
             available = await self._tickets.on_duty(uow, [m for r in rungs for m in r.staff], now)
             # The grid is resolved already: no building to override it again.
@@ -166,6 +234,7 @@ class IntakeService:
                     resolve_due_at=now + directory.sla.resolve[tier],
                     level=where.level,
                     topic=topic,
+                    answered=answer is not None,
                 )
             )
             evidence = ", ".join(f"{e.word}({e.rule})" for e in result.evidence)
@@ -206,7 +275,11 @@ class IntakeService:
             assignee=where.assignee,
             promise=directory.sla.understand,
         )
-        return IntakeResult(Outcome.OPENED, ticket, reply, tuple(notices))
+        if answer is None:
+            return IntakeResult(Outcome.OPENED, ticket, reply, tuple(notices))
+        reply = residents.with_answer(reply, answer.text)
+        button = Button(residents.SETTLED_BUTTON, f"x:{ticket.id}")
+        return IntakeResult(Outcome.OPENED, ticket, reply, tuple(notices), (button,))
 
     async def _attach(
         self, uow: UnitOfWork, ticket: Ticket, message: IncomingMessage, now: datetime

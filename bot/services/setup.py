@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from bot.config import CommunityFile
 from bot.directory import Directory
+from bot.domain import DISTRICT
 from bot.ports import Clock, UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
 DIGEST_KEY = "community_file_digest"
-DISTRICT = "*"
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ async def seed_from_file(uows: UnitOfWorkFactory, file: CommunityFile, clock: Cl
         first = await uow.keywords.count() == 0 and stored_digest is None
         if first:
             await uow.keywords.add_many(DISTRICT, file.keywords, clock.now())
+        # The file's answers follow the file; answers admins added on the web stay.
+        for scope, answers in file.answers.items():
+            await uow.answers.replace_from_file(scope, answers, clock.now())
         await uow.directory.set_meta(DIGEST_KEY, file.digest)
         directory = await uow.directory.load()
         await uow.commit()

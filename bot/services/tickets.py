@@ -346,6 +346,33 @@ class TicketService:
 
         return await self._run(ticket_id, step)
 
+    async def settled_by_answer(self, ticket_id: int, actor: Actor) -> Ticket:
+        """The reporter says the known answer told at once was enough ("已解决，谢谢")."""
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.CANCEL, actor)  # the reporter, while it is open
+            if not ticket.answered:
+                raise NotAllowed(f"ticket #{ticket.id} was not answered at once")
+            # _end saves the ticket once, with these fields and the closed status together.
+            ticket = await self._end(
+                uow,
+                replace(ticket, resolved_at=now, rating=Rating.SATISFIED),
+                now,
+                actor,
+                TicketStatus.CLOSED,
+                "answered",
+                "居民确认：告知内容已解决问题",
+            )
+            member = self.directory.member(ticket.assignee_id) if ticket.assignee_id else None
+            if member is None:
+                return ticket, []
+            text = staff.settled_by_answer(ticket)
+            return ticket, [Notice(member.telegram_id, text, ticket_id=ticket.id)]
+
+        return await self._run(ticket_id, step)
+
     async def merge(self, ticket_id: int, into: int, actor: Actor) -> Ticket:
         """A duplicate of another open ticket; it stops its own clocks."""
         if into == ticket_id:

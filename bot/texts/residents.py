@@ -63,6 +63,22 @@ def acknowledgement(
     )
 
 
+SETTLED_BUTTON = "已解决，谢谢"
+
+
+def with_answer(acknowledgement: str, answer: str) -> str:
+    """The acknowledgement followed by the whole known answer (一次性告知)."""
+    return (
+        f"{acknowledgement}\n\n📋 {answer}\n\n"
+        f"如果以上信息已经解决了您的问题，请点“{SETTLED_BUTTON}”，工单将直接关闭。"
+    )
+
+
+SETTLED = "好的，工单 #{ticket_id} 已关闭。感谢您的反馈，祝您生活愉快！"
+SETTLED_ALREADY = "这张工单已经结束了。"
+SETTLED_NOT_YOURS = "只有提出诉求的居民本人可以确认。"
+
+
 PRIVATE_WELCOME = (
     "您好！我是社区网格助手 🤝\n"
     "在小区业主群里或在这里私聊我，直接说出您遇到的问题（报修、邻里纠纷、办事咨询），"

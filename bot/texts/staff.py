@@ -362,3 +362,9 @@ def ticket_line(ticket: Ticket, colour: Colour, due: datetime | None, timezone: 
     status = STATUS_NAME.get(ticket.status.value, ticket.status.value)
     words = quote(ticket.text)[:20]
     return f"{COLOUR_MARK[colour]}{urgent} #{ticket.id} {kind}｜{status}{deadline}｜{words}"
+
+
+def settled_by_answer(ticket: Ticket) -> str:
+    """The assignee hears that the known answer was enough and the ticket is closed."""
+    kind = CATEGORY_NAME.get(ticket.category, "诉求")
+    return f"✅ 工单 #{ticket.id}（{kind}）：居民确认告知内容已解决问题，工单已关闭，无需再处理。"

@@ -15,7 +15,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers.telegram import prefilters, residents, workers
+from handlers.telegram import admins, prefilters, residents, workers
 
 logger = logging.getLogger(__name__)
 
@@ -42,14 +42,19 @@ def register(application: Application) -> None:
     application.add_handler(CommandHandler("onduty", workers.on_on_duty, private))
     application.add_handler(CommandHandler("cancel", workers.on_cancel, private))
     application.add_handler(CommandHandler("home", residents.on_home, private))
+    application.add_handler(CommandHandler("kw", admins.on_kw, private))
+    application.add_handler(CommandHandler("classify", admins.on_classify, private))
+    # /report works in groups too (the week's note on demand).
+    application.add_handler(CommandHandler("report", admins.on_report))
     # Buttons, by the first letter of their data: t ticket card, p plan tier, d 直接办结/上报,
-    # a 转派 target, r rating, h home questions.
+    # a 转派 target, r rating, h home questions, x "已解决，谢谢" under a known answer.
     application.add_handler(CallbackQueryHandler(workers.on_button, pattern=r"^t:"))
     application.add_handler(CallbackQueryHandler(workers.on_tier, pattern=r"^p:"))
     application.add_handler(CallbackQueryHandler(workers.on_direct, pattern=r"^d:"))
     application.add_handler(CallbackQueryHandler(workers.on_reassign_to, pattern=r"^a:"))
     application.add_handler(CallbackQueryHandler(residents.on_rating, pattern=r"^r:"))
     application.add_handler(CallbackQueryHandler(residents.on_home_button, pattern=r"^h:"))
+    application.add_handler(CallbackQueryHandler(residents.on_settled, pattern=r"^x:"))
     application.add_handler(CallbackQueryHandler(on_unknown_button))
     application.add_handler(CommandHandler("help", residents.on_help))
     application.add_handler(CommandHandler("status", residents.on_status))

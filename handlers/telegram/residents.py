@@ -42,7 +42,7 @@ async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         )
     )
     if result.outcome in (Outcome.OPENED, Outcome.ME_TOO) and result.reply:
-        await message.reply_text(result.reply, do_quote=True)
+        await message.reply_text(result.reply, do_quote=True, reply_markup=keyboard(result.buttons))
         # The resident hears first; then the assignee (and, if urgent, the community).
         await core(context).tickets.send(list(result.notices))
 
@@ -196,6 +196,7 @@ async def _private_report(
             incoming.chat_id,
             result.reply,
             reply_parameters=ReplyParameters(incoming.message_id, allow_sending_without_reply=True),
+            reply_markup=keyboard(result.buttons),
         )
     await the_core.tickets.send(list(result.notices))
 
@@ -233,6 +234,37 @@ async def on_rating(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     # The buttons have done their job; leave the message without them.
     with contextlib.suppress(TelegramError):
         await query.edit_message_reply_markup(None)
+
+
+async def on_settled(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """已解决，谢谢 under a known answer: x:<ticket>; only the reporter may press it."""
+    query = update.callback_query
+    if query is None:
+        return
+    parts = (query.data or "").split(":")
+    if len(parts) != 2 or not parts[1].isdigit() or len(parts[1]) > 18:
+        logger.warning("refused malformed settle data %r from %s", query.data, query.from_user.id)
+        await query.answer("无法识别的操作")
+        return
+    ticket_id = int(parts[1])
+    the_core = core(context)
+    try:
+        await the_core.tickets.settled_by_answer(ticket_id, resident_actor(query.from_user.id))
+    except NotAllowed:
+        logger.info("settle of #%d by %s refused", ticket_id, query.from_user.id)
+        await query.answer(texts.SETTLED_NOT_YOURS, show_alert=True)
+        return
+    except (IllegalTransition, TicketNotFound):
+        await query.answer(texts.SETTLED_ALREADY)
+        return
+    await query.answer(texts.SETTLED.format(ticket_id=ticket_id))
+    with contextlib.suppress(TelegramError):
+        await query.edit_message_reply_markup(None)
+    if query.message is not None:
+        with contextlib.suppress(TelegramError):
+            await context.bot.send_message(
+                query.message.chat.id, texts.SETTLED.format(ticket_id=ticket_id)
+            )
 
 
 async def on_status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

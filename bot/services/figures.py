@@ -1,0 +1,211 @@
+"""The figures communities are judged by (晒单): 办结率, on-time rates per 5321 stage,
+satisfaction, by community, grid and staff member, and the weekly note for each group."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.directory import DirectoryHolder
+from bot.domain import (
+    REQUEST_CATEGORIES,
+    Colour,
+    Rating,
+    Stage,
+    Ticket,
+    TicketStatus,
+    Tier,
+)
+from bot.ports import Clock, UnitOfWorkFactory
+from bot.services import sla
+
+# Counted as received: everything but duplicates merged into another ticket and reports the
+# resident withdrew before anyone acted (they are shown apart).
+_NOT_RECEIVED = frozenset({TicketStatus.MERGED, TicketStatus.CANCELLED})
+_DONE = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
+_STAGE_FIELDS = {
+    Stage.UNDERSTAND: ("accepted_at", "accept_due_at"),
+    Stage.PLAN: ("planned_at", "plan_due_at"),
+    Stage.REPLY: ("replied_at", "reply_due_at"),
+    Stage.RESOLVE: ("resolved_at", "resolve_due_at"),
+}
+
+
+@dataclass
+class Rate:
+    """A share: ``part`` of ``whole`` (None when there was nothing to count)."""
+
+    part: int = 0
+    whole: int = 0
+
+    @property
+    def value(self) -> float | None:
+        """The share in [0, 1]."""
+        return self.part / self.whole if self.whole else None
+
+    def percent(self) -> str:
+        """ "95.0%" or "—"."""
+        return "—" if self.value is None else f"{self.value * 100:.1f}%"
+
+
+@dataclass
+class Figures:
+    """One slice of tickets, counted."""
+
+    received: int = 0
+    resolved: int = 0
+    cancelled: int = 0
+    merged: int = 0
+    answered: int = 0  # told a known answer at once (一次性告知)
+    urgent: int = 0
+    by_category: Counter[str] = field(default_factory=Counter)
+    on_time: dict[str, Rate] = field(default_factory=dict)  # stage (resolve by tier) -> rate
+    ratings: Counter[str] = field(default_factory=Counter)  # satisfied/basically/…/unrated
+
+    @property
+    def completion(self) -> Rate:
+        """办结率: resolved of received."""
+        return Rate(self.resolved, self.received)
+
+    @property
+    def satisfaction(self) -> Rate:
+        """满意率: satisfied or basically satisfied, of those who rated."""
+        rated = sum(n for k, n in self.ratings.items() if k != "unrated")
+        happy = self.ratings[Rating.SATISFIED.value] + self.ratings[Rating.BASICALLY.value]
+        return Rate(happy, rated)
+
+    @property
+    def resolved_on_time(self) -> Rate:
+        """Resolved within the tier's deadline, of those due or done."""
+        total = Rate()
+        for key, rate in self.on_time.items():
+            if key.startswith("resolve"):
+                total.part += rate.part
+                total.whole += rate.whole
+        return total
+
+    def add(self, ticket: Ticket, now: datetime) -> None:
+        """Count one ticket."""
+        if ticket.status == TicketStatus.MERGED:
+            self.merged += 1
+            return
+        if ticket.status == TicketStatus.CANCELLED:
+            self.cancelled += 1
+            return
+        self.received += 1
+        self.by_category[ticket.category.value] += 1
+        self.urgent += ticket.urgent
+        self.answered += ticket.answered
+        if ticket.status in _DONE:
+            self.resolved += 1
+            self.ratings[ticket.rating.value if ticket.rating else "unrated"] += 1
+        for stage, (done_field, due_field) in _STAGE_FIELDS.items():
+            done: datetime | None = getattr(ticket, done_field)
+            due: datetime | None = getattr(ticket, due_field)
+            if due is None:
+                continue
+            if done is None and due > now:
+                continue  # still running: neither on time nor late yet
+            key = f"resolve:{ticket.tier.value}" if stage == Stage.RESOLVE else stage.value
+            rate = self.on_time.setdefault(key, Rate())
+            rate.whole += 1
+            rate.part += done is not None and done <= due
+
+
+@dataclass
+class Dashboard:
+    """Everything the dashboard shows for a time range."""
+
+    start: datetime
+    end: datetime
+    total: Figures
+    by_day: dict[date, Counter[str]]  # local day -> category -> tickets received
+    by_community: dict[str, Figures]
+    by_grid: dict[str, Figures]
+    by_staff: dict[str, Figures]  # by the assignee at the end
+    open_tickets: list[tuple[Ticket, Colour]]
+
+
+ON_TIME_KEYS = (
+    Stage.UNDERSTAND.value,
+    Stage.PLAN.value,
+    Stage.REPLY.value,
+    *(f"resolve:{tier.value}" for tier in Tier),
+)
+CATEGORY_KEYS = tuple(c.value for c in REQUEST_CATEGORIES)
+
+
+class FigureService:
+    """Reads tickets and counts them; the web admin, /report and the weekly note share it."""
+
+    def __init__(self, uows: UnitOfWorkFactory, directory: DirectoryHolder, clock: Clock) -> None:
+        self._uows = uows
+        self._directory = directory
+        self._clock = clock
+
+    def local_range(self, days: int, end_day: date | None = None) -> tuple[datetime, datetime]:
+        """The last ``days`` local days ending with ``end_day`` (today by default)."""
+        zone = ZoneInfo(self._directory.current.timezone)
+        today = end_day or self._clock.now().astimezone(zone).date()
+        end = datetime.combine(today + timedelta(days=1), datetime.min.time(), zone)
+        return end - timedelta(days=days), end
+
+    async def dashboard(
+        self, start: datetime, end: datetime, community_ids: list[str] | None = None
+    ) -> Dashboard:
+        """The figures of tickets reported in [start, end)."""
+        now = self._clock.now()
+        zone = ZoneInfo(self._directory.current.timezone)
+        async with self._uows() as uow:
+            tickets = await uow.tickets.reported_between(start, end, community_ids)
+            still_open = await uow.tickets.all_open(community_ids)
+        total = Figures()
+        by_day: dict[date, Counter[str]] = {}
+        day = start.astimezone(zone).date()
+        while datetime.combine(day, datetime.min.time(), zone) < end:
+            by_day[day] = Counter()
+            day += timedelta(days=1)
+        by_community: dict[str, Figures] = {}
+        by_grid: dict[str, Figures] = {}
+        by_staff: dict[str, Figures] = {}
+        for ticket in tickets:
+            total.add(ticket, now)
+            by_community.setdefault(ticket.community_id, Figures()).add(ticket, now)
+            by_grid.setdefault(ticket.grid_id, Figures()).add(ticket, now)
+            by_staff.setdefault(ticket.assignee_id or "", Figures()).add(ticket, now)
+            if ticket.status not in _NOT_RECEIVED:
+                local_day = ticket.created_at.astimezone(zone).date()
+                by_day.setdefault(local_day, Counter())[ticket.category.value] += 1
+        policy = self._directory.current.sla
+        coloured = [(t, sla.colour(t, policy, now)) for t in still_open]
+        return Dashboard(start, end, total, by_day, by_community, by_grid, by_staff, coloured)
+
+    async def tickets(
+        self, start: datetime, end: datetime, community_ids: list[str] | None = None
+    ) -> list[Ticket]:
+        """Tickets reported in [start, end), for exports."""
+        async with self._uows() as uow:
+            return await uow.tickets.reported_between(start, end, community_ids)
+
+    async def week_by_grid(
+        self, end_day: date | None = None, community_ids: list[str] | None = None
+    ) -> dict[str, Figures]:
+        """The seven days ending with ``end_day``, counted per grid (one read for all)."""
+        start, end = self.local_range(7, end_day)
+        now = self._clock.now()
+        by_grid: dict[str, Figures] = {}
+        for ticket in await self.tickets(start, end, community_ids):
+            by_grid.setdefault(ticket.grid_id, Figures()).add(ticket, now)
+        return by_grid
+
+    async def week_of_group(self, chat_id: int, end_day: date | None = None) -> Figures | None:
+        """Last week's figures for the grid a group belongs to (None: not a known group)."""
+        directory = self._directory.current
+        group = directory.group(chat_id)
+        if group is None:
+            return None
+        community_id = directory.grid(group.grid_id).community_id
+        by_grid = await self.week_by_grid(end_day, [community_id])
+        return by_grid.get(group.grid_id, Figures())
