@@ -70,6 +70,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     MERGE = "merge"
     RATE = "rate"
+    RELABEL = "relabel"  # 分类有误: staff correct the classifier
 
 
 # From which statuses each action may start. A plan may be made straight from new (the
@@ -86,6 +87,7 @@ TRANSITIONS: dict[Action, frozenset[TicketStatus]] = {
     Action.CANCEL: OPEN_STATUSES,
     Action.MERGE: OPEN_STATUSES,
     Action.RATE: frozenset({TicketStatus.RESOLVED}),
+    Action.RELABEL: OPEN_STATUSES,
 }
 
 

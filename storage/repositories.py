@@ -99,6 +99,7 @@ def _ticket(row: TicketRow) -> Ticket:
 # What a lifecycle step may change; everything else about a ticket is fixed at intake.
 _MUTABLE = (
     "status",
+    "category",
     "tier",
     "assignee_id",
     "level",
@@ -167,7 +168,7 @@ class SqlTicketRepository:
     async def save(self, ticket: Ticket, at: datetime) -> Ticket:
         """Write the lifecycle fields of ``ticket`` if nobody saved it since it was read."""
         values: dict[str, Any] = {name: getattr(ticket, name) for name in _MUTABLE}
-        for name in ("status", "tier", "rating"):
+        for name in ("status", "category", "tier", "rating"):
             values[name] = values[name].value if values[name] is not None else None
         result = await self.session.execute(
             update(TicketRow)

@@ -130,6 +130,7 @@ async def test_a_new_ticket_carries_its_deadlines_and_pings_the_assignee(
         "办结",
         "上报",
         "转派",
+        "分类有误",
     ]
     async with core.uows() as uow:
         pending = await uow.timers.pending(ticket.id)
@@ -453,6 +454,7 @@ async def test_every_action_is_allowed_exactly_from_its_statuses(
             Action.CANCEL: lambda t: core.tickets.cancel(t, admin),
             Action.MERGE: lambda t: core.tickets.merge(t, into, admin),  # noqa: B023
             Action.RATE: lambda t: core.tickets.rate(t, resident_actor(RESIDENT), Rating.BASICALLY),
+            Action.RELABEL: lambda t: core.tickets.relabel(t, admin, "service"),
         }
         if status in TRANSITIONS[action]:
             await calls[action](ticket.id)

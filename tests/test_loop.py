@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from handlers.runtime import Runtime
@@ -73,7 +74,7 @@ async def test_full_loop_with_buttons_and_nothing_private_in_the_group(runtime: 
     ping = (await bot_messages_after(world, WANG, since))[0]
     assert "位置：3号楼2单元501室" in ping["text"]  # staff see the room, in private
     assert "138****5678" in ping["text"]
-    assert list(buttons(ping)) == ["接单", "处理方案", "办结", "上报", "转派"]
+    assert list(buttons(ping)) == ["接单", "处理方案", "办结", "上报", "转派", "分类有误"]
 
     assert (await press(world, WANG, ping, "t:1:accept")).startswith("✅ 工单 #1 已接单。")
     # 处理方案: the tier first, then one line of plan.
@@ -308,3 +309,70 @@ async def test_private_report_asks_where_the_resident_lives_once(runtime: Runtim
     assert second[0]["text"].startswith("已收到您的报修，工单号 #2（5号楼）")
     chatter = await says(world, MS_CHEN, MS_CHEN, "谢谢你们", to=MS_CHEN)
     assert chatter[0]["text"].startswith("您好！如需报修")
+
+
+async def test_staff_say_a_message_was_no_request_and_the_admins_see_it(runtime: Runtime) -> None:
+    """分类有误 → 不是诉求: the ticket is withdrawn, the resident told kindly, the message goes
+    to the review queue (though the classifier was sure of it), and the admin page shows it."""
+    world = world_of(runtime)
+    ping = (await says(world, RESIDENT, GROUP_G01, "3号楼电梯坏了", to=WANG))[0]
+    since = world.version
+    await world.user_presses(WANG, WANG, ping["message_id"], "t:1:relabel")
+    asked = await said(world, WANG, since, "工单 #1 目前判为“报修”")
+    assert list(buttons(asked)) == ["纠纷", "服务", "不是诉求"]  # not the category it has
+    assert await press(world, WANG, asked, "l:1:bogus") == "无法识别的操作"
+    assert (
+        await press(world, NEIGHBOUR, asked, "l:1:none")
+        == "抱歉，您不在本社区工作人员名单中，无法处理工单。"
+    )
+
+    since = world.version
+    toast = await press(world, WANG, asked, "l:1:none")
+    assert toast.startswith("✅ 工单 #1 已撤销（不是诉求），已告知居民。")
+    told = await said(world, GROUP_G01, since, "您好，工作人员看过了")
+    assert "工单 #1 已撤销" in told["text"]
+    assert told["reply_to"] is not None
+    async with runtime.core.uows() as uow:
+        ticket = await uow.tickets.get(1)
+    assert ticket is not None
+    assert ticket.status.value == "cancelled"
+    assert ("relabelled", "报修 → 不是诉求（王管家）") in await events(runtime, 1)
+    # Pressing again on the old card: the ticket is no longer open.
+    assert "不能更正分类" in await press(world, WANG, asked, "l:1:dispute")
+
+    queue = await runtime.core.keywords.review_queue(0.6)
+    relabelled = [m for m in queue if m.ticket_id == 1]
+    assert [(m.text, m.relabel) for m in relabelled] == [("3号楼电梯坏了", "none")]
+    assert relabelled[0].confidence >= 0.6  # there because staff said so, not for doubt
+    now = runtime.clock.now()
+    figures = await runtime.core.figures.dashboard(now - timedelta(days=1), now + timedelta(days=1))
+    assert (figures.total.cancelled, figures.total.received) == (1, 0)  # not counted as received
+
+
+async def test_staff_re_file_a_repair_as_a_dispute_and_it_moves_to_the_grid_worker(
+    runtime: Runtime,
+) -> None:
+    world = world_of(runtime)
+    ping = (await says(world, RESIDENT, GROUP_G01, "3号楼电梯坏了", to=WANG))[0]
+    since = world.version
+    await world.user_presses(WANG, WANG, ping["message_id"], "t:1:relabel")
+    asked = await said(world, WANG, since, "工单 #1 目前判为“报修”")
+    since = world.version
+    toast = await press(world, WANG, asked, "l:1:dispute")
+    assert toast.startswith("✅ 工单 #1 已改为“纠纷”，现由李网格负责。")
+    card = (await bot_messages_after(world, LI, since))[0]  # disputes go to the grid worker
+    assert "🔁 王管家将工单类别由“报修”更正为“纠纷”，转给您处理\n工单 #1｜纠纷" in card["text"]
+    assert "分类有误" in buttons(card)
+    assert await quiet_for(world, GROUP_G01, since, 0.2)  # the resident is not bothered
+    async with runtime.core.uows() as uow:
+        ticket = await uow.tickets.get(1)
+    assert ticket is not None
+    assert (ticket.category.value, ticket.assignee_id, ticket.status.value) == (
+        "dispute",
+        "li",
+        "new",
+    )
+    assert ("relabelled", "报修 → 纠纷（王管家）；转给李网格") in await events(runtime, 1)
+    # 王管家 no longer holds it; 李网格 can act on it.
+    assert "#1" in await press(world, WANG, ping, "t:1:accept")
+    assert (await press(world, LI, card, "t:1:accept")).startswith("✅ 工单 #1 已接单。")

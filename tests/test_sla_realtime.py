@@ -81,7 +81,7 @@ async def test_unaccepted_ticket_reminds_and_escalates_on_time(runtime: Runtime)
     ping, _ = await wait_for_message(world, WANG, since, "工单 #1", 5.0)
     assert [[b["text"] for b in row] for row in ping["buttons"]] == [
         ["接单", "处理方案", "办结"],
-        ["上报", "转派"],
+        ["上报", "转派", "分类有误"],
     ]
 
     _, reminded = await wait_for_message(world, WANG, since, "提醒", 5.0)

@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from openpyxl import load_workbook
 
+from bot.services.tickets import staff_actor
 from handlers.runtime import Runtime
 from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after, world_of
 
@@ -174,6 +175,28 @@ async def test_keyword_pages_with_csrf_what_if_and_audit(
         assert "已删除：撂挑子" in await response.text()
     async with client.get(admin_url + "/review") as response:
         assert response.status == 200
+
+
+async def test_review_queue_shows_what_staff_relabelled(
+    admin_url: str, client: aiohttp.ClientSession, runtime: Runtime
+) -> None:
+    world = world_of(runtime)
+    since = world.version
+    await world.user_says(RESIDENT, GROUP_G01, "3号楼电梯坏了")
+    await bot_messages_after(world, GROUP_G01, since)
+    await log_in(client, admin_url)
+    async with client.get(admin_url + "/review") as response:
+        assert "3号楼电梯坏了" not in await response.text()  # the classifier was sure
+
+    wang = runtime.core.directory.current.member("wang")
+    assert wang is not None
+    await runtime.core.tickets.relabel(1, staff_actor(wang), "none")
+    async with client.get(admin_url + "/review") as response:
+        page = await response.text()
+    row = page[page.index("3号楼电梯坏了") :].split("</tr>")[0]
+    assert "工作人员改为非诉求" in row
+    assert "#1" in row
+    assert '<option value="chatter" selected>' in row  # the one-step rule starts as a cue
 
 
 async def test_answers_dashboard_and_exports(

@@ -21,6 +21,7 @@ from bot.domain import (
     Action,
     AtTopLevel,
     Button,
+    Category,
     Delivery,
     IllegalTransition,
     NotAllowed,
@@ -581,6 +582,68 @@ class TicketService:
             return ticket, notices
 
         return await self._run(ticket_id, step)
+
+    async def relabel(self, ticket_id: int, actor: Actor, label: str) -> Ticket:
+        """分类有误: staff say what the message really was. "none" withdraws the ticket and
+        tells the resident kindly; another category re-files it and, while it is still with
+        its first responder (level 0), hands it to whoever that category is routed to. Either
+        way the message is marked for the admins' review queue. The clocks keep running."""
+        if label != "none" and label not in {c.value for c in Category}:
+            raise ValueError(f"unknown label {label!r}")
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            self._check(ticket, Action.RELABEL, actor)
+            if label == ticket.category.value:
+                raise NotAllowed(f"ticket #{ticket.id} is already {label}")
+            await uow.messages.relabel(ticket.chat_id, ticket.message_id, label)
+            who = actor.staff.name if actor.staff else "系统"
+            holder = self.directory.member(ticket.assignee_id) if ticket.assignee_id else None
+            bystander = holder if holder is not None and holder != actor.staff else None
+            old = ticket.category
+            if label == "none":
+                note = f"{staff.CATEGORY_NAME[old]} → {staff.NOT_A_REQUEST}（{who}）"
+                cancelled = TicketStatus.CANCELLED
+                ticket = await self._end(uow, ticket, now, actor, cancelled, "relabelled", note)
+                text = residents.not_a_request(ticket.id)
+                notices = [
+                    self._to_resident(ticket, text),
+                    *await self._to_others(uow, ticket, text),
+                ]
+            else:
+                new = Category(label)
+                ticket, target = await self._refile(uow, replace(ticket, category=new), now)
+                note = f"{staff.CATEGORY_NAME[old]} → {staff.CATEGORY_NAME[new]}（{who}）"
+                if target is not None:
+                    note += f"；转给{target.name}"
+                status = ticket.status
+                await self._event(uow, ticket, now, actor, "relabelled", before=status, note=note)
+                notices = []
+                if target is not None:
+                    notices = self._pings(ticket, now, staff.relabel_headline(who, old, new))
+            if bystander is not None:
+                moved = ticket.assignee_id != bystander.id
+                text = staff.relabelled_away(ticket.id, label, who, moved=moved)
+                notices.append(Notice(bystander.telegram_id, text, ticket_id=ticket.id))
+            return ticket, notices
+
+        return await self._run(ticket_id, step)
+
+    async def _refile(
+        self, uow: UnitOfWork, ticket: Ticket, now: datetime
+    ) -> tuple[Ticket, StaffMember | None]:
+        """A re-categorised ticket saved; at level 0 it moves to the new category's first
+        responder (the second value) when that is someone else."""
+        target = None
+        if ticket.level == 0:
+            rungs = routing.ladder(self.directory, ticket.grid_id, ticket.category)
+            available = await self.on_duty(uow, [m for r in rungs for m in r.staff], now)
+            picked = routing.pick(rungs, 0, available)
+            if picked is not None and picked.assignee.id != ticket.assignee_id:
+                target = picked.assignee
+                ticket = replace(ticket, assignee_id=target.id, level=picked.level)
+        return await uow.tickets.save(ticket, now), target
 
     # -- what residents ask about ---------------------------------------------------------
 

@@ -192,6 +192,14 @@ def progress(ticket_id: int, status: str, plan: str, expected: str | None) -> st
     return text + "。"
 
 
+def not_a_request(ticket_id: int) -> str:
+    """Staff found the message was not a request (分类有误): said kindly, with a way back."""
+    return (
+        f"您好，工作人员看过了，这条消息不需要派单处理，工单 #{ticket_id} 已撤销。"
+        "如果确实需要帮助，请直接说明问题和地点，我们马上安排。"
+    )
+
+
 def withdrawn(ticket_id: int) -> str:
     """The resident said it is no longer needed."""
     return f"#{ticket_id} 已撤销，感谢告知！"

@@ -46,6 +46,7 @@ EVENT_NAME = {
     "merged": "合并",
     "me_too": "又有居民反映",
     "rated": "居民评价",
+    "relabelled": "更正分类",
 }
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 QUOTE_LIMIT = 60
@@ -83,6 +84,7 @@ def buttons(ticket: Ticket) -> tuple[Button, ...]:
         Button("办结", f"t:{ticket.id}:resolve"),
         Button("上报", f"t:{ticket.id}:escalate"),
         Button("转派", f"t:{ticket.id}:reassign"),
+        Button("分类有误", f"t:{ticket.id}:relabel"),
     )
 
 
@@ -179,6 +181,44 @@ def reassigned_to_you(by: str, note: str) -> str:
 def reassigned_away(ticket_id: int, to: str, by: str) -> str:
     """Told to the previous holder when someone else passed their ticket on."""
     return f"工单 #{ticket_id} 已由{by}转派给{to}。"
+
+
+NOT_A_REQUEST = "不是诉求"
+RELABEL_CHOICES = (*CATEGORY_NAME.items(), ("none", NOT_A_REQUEST))
+
+
+def choose_label(ticket: Ticket) -> str:
+    """分类有误, step one: what the message really is."""
+    kind = CATEGORY_NAME.get(ticket.category, "诉求")
+    return (
+        f"工单 #{ticket.id} 目前判为“{kind}”。这条消息实际是？\n"
+        "选“不是诉求”会撤销工单并礼貌告知居民；改为其他类别会按新类别重新派单。"
+        "您的选择会进入管理员的待审消息，用来改进自动分类。"
+    )
+
+
+def relabelled(ticket_id: int, label: str, holder: StaffMember | None) -> str:
+    """Confirmation to the person who corrected the category."""
+    if label == "none":
+        return f"✅ 工单 #{ticket_id} 已撤销（不是诉求），已告知居民。谢谢您帮助改进分类！"
+    kind = CATEGORY_NAME.get(Category(label), label)
+    now_with = f"，现由{holder.name}负责" if holder is not None else ""
+    return f"✅ 工单 #{ticket_id} 已改为“{kind}”{now_with}。谢谢您帮助改进分类！"
+
+
+def relabel_headline(by: str, old: Category, new: Category) -> str:
+    """Headline for the person a re-filed ticket now goes to."""
+    return f"🔁 {by}将工单类别由“{CATEGORY_NAME[old]}”更正为“{CATEGORY_NAME[new]}”，转给您处理"
+
+
+def relabelled_away(ticket_id: int, label: str, by: str, *, moved: bool) -> str:
+    """Told to the holder when someone else withdrew or re-filed their ticket."""
+    if label == "none":
+        return f"工单 #{ticket_id} 已由{by}确认不是诉求并撤销，无需再处理。"
+    kind = CATEGORY_NAME[Category(label)]
+    if moved:
+        return f"工单 #{ticket_id} 已由{by}更正为“{kind}”，按新类别转给他人处理。"
+    return f"工单 #{ticket_id} 已由{by}更正为“{kind}”，仍由您负责。"
 
 
 def me_too(ticket_id: int, households: int, text: str) -> str:
@@ -280,8 +320,9 @@ HELP = (
     "/mytickets — 我的待处理工单\n"
     "/ticket 工单号 — 查看工单详情和处理记录\n"
     "/reassign 工单号 — 转派给本网格或社区的其他人\n"
+    "/relabel 工单号 — 分类有误：改为其他类别，或确认不是诉求（撤销并告知居民）\n"
     "/offduty — 下班（新工单派给备岗）  /onduty — 上岗\n"
-    "工单消息下的按钮（接单、处理方案、办结、上报、转派）可完成同样操作。"
+    "工单消息下的按钮（接单、处理方案、办结、上报、转派、分类有误）可完成同样操作。"
 )
 
 
@@ -306,6 +347,7 @@ ACTION_NAME = {
     "cancel": "撤销",
     "merge": "合并",
     "reassign": "转派",
+    "relabel": "更正分类",
 }
 NOT_STAFF = "抱歉，您不在本社区工作人员名单中，无法处理工单。"
 USAGE_NUMBER = "请写明工单号，例如：/accept 12"

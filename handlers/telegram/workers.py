@@ -68,6 +68,10 @@ async def _reassign(c: Core, ticket_id: int, actor: Actor, rest: list[str]) -> T
     return await c.tickets.reassign(ticket_id, actor, rest[0], " ".join(rest[1:]))
 
 
+async def _relabel(c: Core, ticket_id: int, actor: Actor, rest: list[str]) -> Ticket:
+    return await c.tickets.relabel(ticket_id, actor, rest[0])
+
+
 ACTIONS: dict[str, Act] = {
     "accept": _accept,
     "resolve": _resolve,
@@ -75,6 +79,7 @@ ACTIONS: dict[str, Act] = {
     "follow_up": _follow_up,
     "plan": _plan,
     "reassign": _reassign,
+    "relabel": _relabel,
 }
 # Buttons that ask for details first, and the lifecycle action each one leads to.
 ASKING = {
@@ -82,7 +87,9 @@ ASKING = {
     "resolve": Action.RESOLVE,
     "escalate": Action.ESCALATE,
     "reassign": Action.REASSIGN,
+    "relabel": Action.RELABEL,
 }
+RELABEL_LABELS = {label for label, _name in texts.RELABEL_CHOICES}
 
 
 def _member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> StaffMember | None:
@@ -136,9 +143,12 @@ async def _perform(
         logger.info("refused %s on #%s from non-staff user %s", action, ticket_id, user and user.id)
         return texts.NOT_STAFF
     try:
-        await ACTIONS[action](core(context), ticket_id, staff_actor(member), rest)
+        ticket = await ACTIONS[action](core(context), ticket_id, staff_actor(member), rest)
     except _DOMAIN_ERRORS as exc:
         return _refusal(exc, ticket_id, action, member.id)
+    if action == "relabel":
+        holder = core(context).directory.current.member(ticket.assignee_id or "")
+        return texts.relabelled(ticket_id, rest[0], holder)
     answer = texts.done(ticket_id, action)
     if action == "accept":
         answer += "\n" + texts.plan_hint(ticket_id)
@@ -206,6 +216,19 @@ async def on_reassign(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await message.reply_text("请写明工单号，例如：/reassign 12")
         return
     text, buttons = await _ask(update, context, "reassign", ticket_id)
+    await message.reply_text(text, reply_markup=keyboard(buttons))
+
+
+async def on_relabel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/relabel N: say what the message really was (分类有误): another category or none."""
+    message = update.effective_message
+    if message is None:
+        return
+    ticket_id = _ticket_number(list(context.args or []))
+    if ticket_id is None:
+        await message.reply_text("请写明工单号，例如：/relabel 12")
+        return
+    text, buttons = await _ask(update, context, "relabel", ticket_id)
     await message.reply_text(text, reply_markup=keyboard(buttons))
 
 
@@ -278,11 +301,24 @@ async def _ask(
         return texts.ask_escalate_reason(ticket_id), (
             Button("直接上报", f"d:{ticket_id}:escalate"),
         )
+    return _choose(context, action, ticket)
+
+
+def _choose(
+    context: ContextTypes.DEFAULT_TYPE, action: str, ticket: Ticket
+) -> tuple[str, tuple[Button, ...]]:
+    """The buttons to pick from: a category (分类有误) or a person (转派)."""
+    if action == "relabel":
+        return texts.choose_label(ticket), tuple(
+            Button(name, f"l:{ticket.id}:{label}")
+            for label, name in texts.RELABEL_CHOICES
+            if label != ticket.category.value
+        )
     candidates = core(context).tickets.reassign_candidates(ticket)
     if not candidates:
         return texts.NO_CANDIDATES, ()
-    return texts.choose_reassign(ticket_id), tuple(
-        Button(f"{m.name}", f"a:{ticket_id}:{m.id}") for m in candidates
+    return texts.choose_reassign(ticket.id), tuple(
+        Button(f"{m.name}", f"a:{ticket.id}:{m.id}") for m in candidates
     )
 
 
@@ -306,7 +342,7 @@ async def _refuse_malformed(update: Update) -> None:
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A button on a ticket card: t:<ticket>:<accept|plan|resolve|escalate|reassign>."""
+    """A button on a ticket card: t:<ticket>:<accept|plan|resolve|escalate|reassign|relabel>."""
     query = update.callback_query
     if query is None:
         return
@@ -380,6 +416,20 @@ async def on_reassign_to(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await query.answer(texts.NOT_A_CANDIDATE, show_alert=True)
         return
     answer = await _perform(update, context, "reassign", ticket_id, rest=[staff_id])
+    await query.answer(answer[:190], show_alert=True)
+
+
+async def on_relabel_to(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """分类有误, step two: l:<ticket>:<repair|dispute|service|none> chosen."""
+    query = update.callback_query
+    if query is None:
+        return
+    parsed = _parse(query.data, "l", RELABEL_LABELS)
+    if parsed is None:
+        await _refuse_malformed(update)
+        return
+    ticket_id, label = parsed
+    answer = await _perform(update, context, "relabel", ticket_id, rest=[label])
     await query.answer(answer[:190], show_alert=True)
 
 
