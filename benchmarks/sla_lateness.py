@@ -26,7 +26,7 @@ from pathlib import Path
 from bot.clock import SystemClock
 from bot.config import load_community_file
 from bot.core import build_core
-from bot.domain import Category, Delivery, NewTicket, Notice, Tier
+from bot.domain import Category, Delivery, DeliveryResult, NewTicket, Notice, Tier
 from bot.settings import DEMO_COMMUNITY_FILE
 from storage.db import create_engine, migrate, session_factory
 from storage.uow import SqlUnitOfWorkFactory
@@ -41,9 +41,9 @@ class CountingNotifier:
     def __init__(self) -> None:
         self.count = 0
 
-    async def deliver(self, notice: Notice) -> Delivery:
+    async def deliver(self, notice: Notice) -> DeliveryResult:
         self.count += 1
-        return Delivery.SENT
+        return DeliveryResult(Delivery.SENT)
 
 
 async def fill(uows: SqlUnitOfWorkFactory, tickets: int, spread: float, start: datetime) -> int:

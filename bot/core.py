@@ -13,6 +13,8 @@ from bot.services.figures import FigureService
 from bot.services.homes import HomeService
 from bot.services.intake import IntakeService
 from bot.services.keywords import KeywordAdmin
+from bot.services.outbox import Sender
+from bot.services.ratelimit import RateLimits
 from bot.services.reports import WeeklyNotes
 from bot.services.rules import RuleBook
 from bot.services.scheduler import DeadlineScheduler
@@ -31,6 +33,7 @@ class Core:
     intake: IntakeService
     tickets: TicketService
     scheduler: DeadlineScheduler
+    sender: Sender
     homes: HomeService
     answers: AnswerBook
     keywords: KeywordAdmin
@@ -40,7 +43,11 @@ class Core:
 
 
 async def build_core(
-    uows: UnitOfWorkFactory, file: CommunityFile, clock: Clock, notifier: Notifier | None = None
+    uows: UnitOfWorkFactory,
+    file: CommunityFile,
+    clock: Clock,
+    notifier: Notifier | None = None,
+    limits: RateLimits | None = None,
 ) -> Core:
     """Seed the database from the file if needed, then load what the services work from.
 
@@ -50,9 +57,12 @@ async def build_core(
     directory = DirectoryHolder(report.directory)
     rules = RuleBook(uows)
     await rules.reload([c.id for c in report.directory.communities])
-    tickets = TicketService(uows, directory, clock, notifier)
+    tickets = TicketService(uows, directory, clock)
     scheduler = DeadlineScheduler(uows, tickets, clock)
     tickets.wake = scheduler.wake
+    sender = Sender(uows, clock, limits, notifier)
+    sender.after_delivery = tickets.after_delivery
+    tickets.kick = sender.kick
     answers = AnswerBook(uows, directory, clock)
     figures = FigureService(uows, directory, clock)
     return Core(
@@ -63,6 +73,7 @@ async def build_core(
         intake=IntakeService(uows, rules, directory, clock, tickets, answers=answers),
         tickets=tickets,
         scheduler=scheduler,
+        sender=sender,
         homes=HomeService(uows, directory, clock),
         answers=answers,
         keywords=KeywordAdmin(uows, rules, directory, clock),

@@ -269,7 +269,17 @@ class Delivery(StrEnum):
 
     SENT = "sent"
     REFUSED = "refused"  # for good: the person never pressed Start, blocked the bot, left
-    FAILED = "failed"  # this time: network, Telegram's 5xx, rate limits
+    FAILED = "failed"  # this time: network, Telegram's 5xx, rate limits (try again later)
+    REJECTED = "rejected"  # for good: Telegram found the request itself malformed (our fault)
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What one attempt to send came to, with Telegram's retry_after when it said 429."""
+
+    outcome: Delivery
+    retry_after: float | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -283,6 +293,17 @@ class Notice:
     ticket_id: int | None = None
     kind: str = ""  # what it is, for logs and for acting on delivery (e.g. "plan_to_resident")
     mention: tuple[int, str] | None = None  # (user id, name): the name in the text mentions them
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    """A notice waiting in the outbox (or sent from it)."""
+
+    id: int
+    notice: Notice
+    created_at: datetime
+    attempts: int = 0
+    state: str = "pending"  # pending, sending, sent, dropped, merged
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,14 @@ from bot.directory import Directory
 from bot.domain import (
     Answer,
     Category,
-    Delivery,
+    DeliveryResult,
     Home,
     KeywordChange,
     KeywordEntry,
     LoggedMessage,
     NewTicket,
     Notice,
+    OutboxMessage,
     Presence,
     Report,
     Ticket,
@@ -173,9 +174,64 @@ class TimerRepository(Protocol):
 class Notifier(Protocol):
     """Delivers what the core wants said (Telegram in production, a list in tests)."""
 
-    async def deliver(self, notice: Notice) -> Delivery:
-        """Send one message; say whether it was sent, refused for good, or failed this time
-        (the reason is logged)."""
+    async def deliver(self, notice: Notice) -> DeliveryResult:
+        """Send one message; say whether it was sent, refused for good, rejected as
+        malformed, or failed this time (with Telegram's retry_after when it gave one)."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    """Messages waiting to be sent, in the order they were written, per chat."""
+
+    async def add(self, notices: Iterable[Notice], at: datetime) -> list[int]:
+        """Queue these (inside the caller's transaction); returns their ids."""
+        ...
+
+    async def heads(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        """The oldest unsent message of each chat, if it is due and nothing of that chat is
+        being sent; oldest first."""
+        ...
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest chat head may be tried (later messages wait for their head)."""
+        ...
+
+    async def pending_in(
+        self, chat_id: int, kinds: Iterable[str], limit: int
+    ) -> list[OutboxMessage]:
+        """A chat's pending messages of these kinds, oldest first."""
+        ...
+
+    async def count_pending(self, chat_id: int | None = None) -> int:
+        """How many messages wait (in one chat, or in all)."""
+        ...
+
+    async def sending(self, message_id: int) -> None:
+        """Mark a message as being sent now (a crash leaves it to be sent again)."""
+        ...
+
+    async def sent(self, message_id: int, at: datetime) -> None:
+        """It reached Telegram."""
+        ...
+
+    async def retry(self, message_id: int, at: datetime, error: str) -> None:
+        """Try again at ``at``."""
+        ...
+
+    async def drop(self, message_id: int, error: str) -> None:
+        """Give up on it for good (the reason is kept)."""
+        ...
+
+    async def merge(self, into: int, notice: Notice, merged: list[int]) -> None:
+        """Send ``notice`` as message ``into``; the ``merged`` ones went out inside it."""
+        ...
+
+    async def resume(self) -> int:
+        """After a restart: messages caught mid-send are pending again; returns how many."""
+        ...
+
+    async def for_ticket(self, ticket_id: int) -> list[OutboxMessage]:
+        """Everything queued about a ticket, oldest first."""
         ...
 
 
@@ -379,6 +435,9 @@ class UnitOfWork(Protocol):
 
     @property
     def admins(self) -> AdminRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     # Mark the web admin's cookies Secure (only sent over HTTPS). Set it when a reverse proxy
     # terminates TLS in front of the bot; requests that arrive over HTTPS get it anyway.
     WEB_SECURE_COOKIES: bool = False
+    # Telegram's sending limits (a test server or a benchmark may change them).
+    SEND_GROUP_PER_MINUTE: int = Field(default=20, ge=1, le=100_000)
+    SEND_CHAT_PER_SECOND: int = Field(default=1, ge=1, le=100_000)
+    SEND_GLOBAL_PER_SECOND: int = Field(default=30, ge=1, le=1_000_000)
 
     @field_validator("TELEGRAM_BOT_TOKEN", mode="before")
     @classmethod

@@ -24,6 +24,7 @@ from bot.clock import SystemClock
 from bot.config import load_community_file
 from bot.core import Core, build_core
 from bot.ports import Clock
+from bot.services.ratelimit import RateLimits
 from bot.settings import Settings
 from handlers import telegram as telegram_handlers
 from handlers import web as admin_web
@@ -89,8 +90,16 @@ class Runtime:
         engine = create_engine(self.settings.DATABASE_URL)
         try:
             await migrate(engine)
+            limits = RateLimits(
+                group_per_minute=self.settings.SEND_GROUP_PER_MINUTE,
+                chat_per_second=self.settings.SEND_CHAT_PER_SECOND,
+                global_per_second=self.settings.SEND_GLOBAL_PER_SECOND,
+            )
             core = await build_core(
-                SqlUnitOfWorkFactory(session_factory(engine)), community_file, self.clock
+                SqlUnitOfWorkFactory(session_factory(engine)),
+                community_file,
+                self.clock,
+                limits=limits,
             )
         except (OperationalError, DBAPIError, OSError) as exc:
             await engine.dispose()
@@ -107,7 +116,9 @@ class Runtime:
         except BaseException:
             await self._cleanup(engine, web_runner)
             raise
-        core.tickets.notifier = TelegramNotifier(application.bot)
+        core.sender.notifier = TelegramNotifier(application.bot)
+        await core.sender.resume()  # what a crash caught mid-send goes again
+        core.sender.start()  # and whatever was queued before the stop goes out now
         core.scheduler.start()  # acts at once on whatever fell due while the bot was down
         core.weekly.start()
         self._parts = _Parts(engine, core, application, web_runner, sandbox, web_url)
@@ -212,12 +223,13 @@ class Runtime:
         if parts is None:
             return
         application = parts.application
-        await parts.core.scheduler.stop()
-        await parts.core.weekly.stop()
         if application.updater is not None and application.updater.running:
             await application.updater.stop()
         if application.running:
-            await application.stop()
+            await application.stop()  # updates being handled finish (and queue their replies)
+        await parts.core.scheduler.stop()
+        await parts.core.weekly.stop()
+        await parts.core.sender.stop()  # sends in flight finish; the rest waits in the outbox
         await application.shutdown()
         await self._cleanup(parts.engine, parts.web_runner)
         logger.info("stopped")

@@ -97,12 +97,16 @@ def _entities(params: dict[str, Any]) -> list[dict[str, Any]] | None:
     return raw
 
 
-def _reply_to(params: dict[str, Any]) -> int | None:
+def _reply_to(params: dict[str, Any]) -> tuple[int | None, bool]:
+    """The message replied to, and whether a missing one may be ignored (as Telegram's
+    ``allow_sending_without_reply`` says)."""
     reply_parameters = params.get("reply_parameters")
     if isinstance(reply_parameters, dict) and "message_id" in reply_parameters:
-        return int(reply_parameters["message_id"])
+        lenient = bool(reply_parameters.get("allow_sending_without_reply"))
+        return int(reply_parameters["message_id"]), lenient
     value = params.get("reply_to_message_id")
-    return int(value) if value is not None else None
+    lenient = str(params.get("allow_sending_without_reply", "")).lower() == "true"
+    return (int(value) if value is not None else None), lenient
 
 
 class SandboxServer:
@@ -191,10 +195,12 @@ class SandboxServer:
 
     async def _m_sendmessage(self, params: dict[str, Any]) -> Any:
         _require(params, "chat_id", "text")
+        reply_to, lenient = _reply_to(params)
         return await self.world.bot_sends(
             chat_id=params["chat_id"],
             text=str(params["text"]),
-            reply_to=_reply_to(params),
+            reply_to=reply_to,
+            allow_sending_without_reply=lenient,
             reply_markup=params.get("reply_markup"),
             entities=_entities(params),
         )

@@ -215,6 +215,24 @@ class World:
         await self._notify(updates=True)
         return message
 
+    async def user_edits(self, user_id: int, chat_id: int, message_id: int, text: str) -> None:
+        """A person edits a message they sent; the bot receives an ``edited_message``."""
+        message = self.find(chat_id, message_id)
+        if message is None or message.from_id != user_id:
+            raise BotApiError(400, "Bad Request: message can't be edited")
+        self._check_text(text)
+        message.text = text
+        message.edited = True
+        message.version = self._bump()
+        self._push_update({"edited_message": self.message_api(message)})
+        await self._notify(updates=True)
+
+    async def deliver_raw(self, update: dict[str, Any]) -> None:
+        """Hand the bot any update as given (photos, service messages, a redelivery): for
+        tests of what Telegram may send that the page cannot produce."""
+        self._push_update(update)
+        await self._notify(updates=True)
+
     async def user_presses(self, user_id: int, chat_id: int, message_id: int, data: str) -> str:
         """A person presses an inline button under a bot message."""
         user = self.users.get(user_id)
@@ -259,12 +277,16 @@ class World:
         reply_to: int | None = None,
         reply_markup: dict[str, Any] | None = None,
         entities: list[dict[str, Any]] | None = None,
+        *,
+        allow_sending_without_reply: bool = False,
     ) -> dict[str, Any]:
         """``sendMessage``."""
         self._check_target(chat_id)
         self._check_text(text)
         if reply_to is not None and self.find(chat_id, reply_to) is None:
-            raise BotApiError(400, "Bad Request: message to be replied not found")
+            if not allow_sending_without_reply:
+                raise BotApiError(400, "Bad Request: message to be replied not found")
+            reply_to = None
         message = Message(
             chat_id=chat_id,
             message_id=self._new_message_id(chat_id),

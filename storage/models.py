@@ -331,3 +331,33 @@ class AdminSessionRow(Base):
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
+
+
+class OutboxRow(Base):
+    """A message to send (revision 0007), written in the same transaction as the change that
+    caused it and sent afterwards by the sender; rows are kept as the record of delivery.
+
+    ``state``: pending → sending → sent, or dropped (refused for good / malformed), or merged
+    (its text went out inside another row's message).
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_state_chat_id_id", "state", "chat_id", "id"),
+        Index("ix_outbox_state_next_at", "state", "next_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    text: Mapped[str] = mapped_column(Text)
+    reply_to: Mapped[int | None] = mapped_column(BigInteger)
+    buttons: Mapped[list[list[str]]] = mapped_column(JSON)
+    mention: Mapped[list[Any] | None] = mapped_column(JSON)
+    ticket_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str] = mapped_column(String(300), default="")
+    merged_into: Mapped[int | None] = mapped_column(BigInteger)

@@ -118,6 +118,10 @@ _MUTABLE = (
     "merged_into",
     "rating",
     "households",
+    "text",
+    "urgent",
+    "location",
+    "topic",
 )
 
 

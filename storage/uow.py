@@ -13,6 +13,7 @@ from storage.admin_repositories import (
     SqlKeywordAdminRepository,
     SqlMessageLogRepository,
 )
+from storage.outbox_repository import SqlOutboxRepository
 from storage.repositories import (
     SqlDirectoryRepository,
     SqlHomeRepository,
@@ -38,6 +39,7 @@ class SqlUnitOfWork:
     messages: SqlMessageLogRepository
     answers: SqlAnswerRepository
     admins: SqlAdminRepository
+    outbox: SqlOutboxRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -56,6 +58,7 @@ class SqlUnitOfWork:
         self.messages = SqlMessageLogRepository(self._session)
         self.answers = SqlAnswerRepository(self._session)
         self.admins = SqlAdminRepository(self._session)
+        self.outbox = SqlOutboxRepository(self._session)
         return self
 
     async def __aexit__(

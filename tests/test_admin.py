@@ -157,8 +157,11 @@ async def test_known_answer_is_told_at_once_and_counted_apart(
     assert "党群服务中心" in result.reply
     assert [(b.label, b.data) for b in result.buttons] == [("已解决，谢谢", "x:1")]
     assert result.ticket.answered
-    await core.tickets.send(list(result.notices))
-    recorder.take()
+    queued = recorder.take()  # delivered inline: no sender loop runs in these tests
+    assert [(n.chat_id, n.kind, n.buttons) for n in queued[:1]] == [
+        (GROUP_G01, "ack", result.buttons)
+    ]
+    assert queued[0].text == result.reply
     # A district answer serves communities without their own.
     answer = await core.answers.match("heping", "老年卡在哪办")
     assert answer is not None

@@ -18,6 +18,7 @@ from bot.domain import (
     AtTopLevel,
     Colour,
     Delivery,
+    DeliveryResult,
     IllegalTransition,
     NotAllowed,
     Notice,
@@ -46,11 +47,11 @@ class Recorder:
         self.fail = False
         self.refusing: set[int] = set()  # chats that refuse for good (never pressed Start)
 
-    async def deliver(self, notice: Notice) -> Delivery:
+    async def deliver(self, notice: Notice) -> DeliveryResult:
         self.sent.append(notice)
         if notice.chat_id in self.refusing:
-            return Delivery.REFUSED
-        return Delivery.FAILED if self.fail else Delivery.SENT
+            return DeliveryResult(Delivery.REFUSED, reason="Forbidden: bot can't initiate")
+        return DeliveryResult(Delivery.FAILED if self.fail else Delivery.SENT)
 
     def to(self, chat_id: int) -> list[str]:
         return [n.text for n in self.sent if n.chat_id == chat_id]
@@ -77,7 +78,6 @@ async def report(core: Core, text: str = "3号楼电梯坏了", message_id: int 
         IncomingMessage(GROUP_G01, message_id, RESIDENT, "张阿姨", text, core.clock.now())
     )
     assert result.ticket is not None
-    await core.tickets.send(list(result.notices))
     return result.ticket
 
 
@@ -124,7 +124,8 @@ async def test_a_new_ticket_carries_its_deadlines_and_pings_the_assignee(
     assert f"工单 #{ticket.id}" in pings[0]
     assert "请在 19:05 前接单" in pings[0]  # 11:00 UTC is 19:00 in Shanghai
     assert "3号楼" in pings[0]
-    assert [b.label for b in recorder.sent[0].buttons] == [
+    ping = next(n for n in recorder.sent if n.chat_id == WANG)
+    assert [b.label for b in ping.buttons] == [
         "接单",
         "处理方案",
         "办结",
@@ -273,6 +274,7 @@ async def test_the_whole_loop_tells_the_resident_each_step(
     to_group = [n for n in recorder.sent if n.chat_id == GROUP_G01]
     assert all(n.reply_to == 1 for n in to_group)
     assert [n.text for n in to_group] == [
+        f"已收到您的报修，工单号 #{ticket.id}（3号楼）。物业王管家将在5分钟内联系您。",
         f"#{ticket.id} 物业王管家已接单，正在了解情况。",
         f"#{ticket.id} 处理方案：关闭3单元分阀，师傅20分钟内到场。预计19:30前处理完。",
         f"#{ticket.id} 已办结：已更换管件。您对处理结果满意吗？",
@@ -603,17 +605,29 @@ async def test_unsatisfied_reopens_and_escalates(core: Core, recorder: Recorder)
 
 
 async def test_only_a_refusal_for_good_falls_back_to_the_group(
-    core: Core, recorder: Recorder
+    core: Core, recorder: Recorder, clock: FakeClock
 ) -> None:
     recorder.fail = True  # Telegram unreachable for a moment: nobody is mentioned or reported
     await report(core)
-    assert [n.kind for n in recorder.take()] == ["ping"]
+    assert [(n.chat_id, n.kind) for n in recorder.take()] == [(GROUP_G01, "ack"), (WANG, "ping")]
+    async with core.uows() as uow:
+        assert await uow.outbox.count_pending() == 2  # both kept for a retry: nothing lost
+        assert (await uow.presence.get_many(["wang"])).get("wang") is None
 
     recorder.fail = False
     recorder.refusing = {WANG}  # 王管家 never pressed Start
+    clock.advance(timedelta(seconds=2))  # the retries fall due
     await report(core, "2号楼水管漏水", message_id=2)
-    sent = [(n.chat_id, n.kind) for n in recorder.take()]
-    assert sent == [(WANG, "ping"), (GROUP_G01, "mention"), (90001, "unreachable")]
+    sent = recorder.take()
+
+    def to(chat: int) -> list[tuple[str, int | None]]:
+        return [(n.kind, n.ticket_id) for n in sent if n.chat_id == chat]
+
+    # Each chat in the order its messages were queued; the second ticket waited its turn.
+    assert to(GROUP_G01) == [("ack", 1), ("ack", 2), ("mention", 1), ("mention", 2)]
+    assert to(WANG) == [("ping", 1), ("ping", 2)]
+    assert to(90001) == [("unreachable", 1)]  # the admins hear once per person
     async with core.uows() as uow:
+        assert await uow.outbox.count_pending() == 0
         presence = (await uow.presence.get_many(["wang"]))["wang"]
     assert presence.unreachable_since is not None

@@ -105,16 +105,12 @@ async def test_full_loop_with_buttons_and_nothing_private_in_the_group(runtime: 
     assert ticket is not None
     assert (ticket.status.value, ticket.rating and ticket.rating.value) == ("closed", "satisfied")
     assert ticket.tier.value == "general"
-    assert [kind for kind, _ in await events(runtime, 1)] == [
-        "opened",
-        "assigned",
-        "accepted",
-        "planned",
-        "replied",
-        "resolved",
-        "rated",
-        "closed",
-    ]
+    kinds = [kind for kind, _ in await events(runtime, 1)]
+    assert kinds[:4] == ["opened", "assigned", "accepted", "planned"]
+    # "replied" is recorded when Telegram confirms the plan was sent: before or just after
+    # the resolve the assignee typed at once.
+    assert sorted(kinds[4:6]) == ["replied", "resolved"]
+    assert kinds[6:] == ["rated", "closed"]
 
 
 async def test_off_duty_hands_over_to_the_backup_and_on_duty_takes_back(runtime: Runtime) -> None:

@@ -18,10 +18,11 @@ from bot.domain import (
     Report,
     StaleTicket,
     Ticket,
+    TicketStatus,
     Tier,
 )
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from bot.services import metoo, routing
+from bot.services import metoo, outbox, routing
 from bot.services.answers import AnswerBook
 from bot.services.rules import RuleBook
 from bot.services.tickets import TicketService
@@ -33,6 +34,7 @@ MAX_STORED_TEXT = 4000
 # The message log keeps this many recent messages per community for what-if and review.
 KEEP_MESSAGES = 5000
 PRUNE_EVERY = 500
+URGENT_ACK = "urgent_ack"  # never merged with others: it says to stay safe
 
 
 @dataclass(frozen=True)
@@ -67,12 +69,13 @@ class Outcome(StrEnum):
 
 @dataclass(frozen=True)
 class IntakeResult:
-    """The decision, the ticket if one exists, and the reply to post (None: stay quiet)."""
+    """The decision, the ticket if one exists, and what was queued with it: the reply to the
+    resident (None: stay quiet) and the staff pings. Both are in the outbox already."""
 
     outcome: Outcome
     ticket: Ticket | None = None
     reply: str | None = None
-    notices: tuple[Notice, ...] = ()  # staff pings, sent after the reply
+    notices: tuple[Notice, ...] = ()  # staff pings, queued after the reply
     buttons: tuple[Button, ...] = ()  # under the reply (已解决，谢谢 after a known answer)
 
 
@@ -115,6 +118,32 @@ class IntakeService:
         if grid is None:  # the building left the file since they told us
             grid = directory.community(home.community_id).grids[0]
         return await self._receive(message, grid, home.building)
+
+    async def receive_edit(self, message: IncomingMessage) -> Ticket | None:
+        """A resident edited a group or private message. While its ticket is new (nobody
+        accepted it yet) the ticket takes the new text and is classified again; edits of a
+        ticket already in hand, and of messages that opened none, change nothing (logged)."""
+        async with self._uows() as uow:
+            ticket = await uow.tickets.by_message(message.chat_id, message.message_id)
+        if ticket is None:
+            logger.info("edit of %s/%s: no ticket, ignored", message.chat_id, message.message_id)
+            return None
+        if ticket.status != TicketStatus.NEW:
+            logger.info("edit of #%d ignored: already %s", ticket.id, ticket.status.value)
+            return ticket
+        text = storable(message.text, MAX_STORED_TEXT)
+        result = await self._rules.classify(ticket.community_id, text)
+        topic = metoo.topic_words((e.rule, e.word) for e in result.evidence)
+        category = Category(result.category) if result.is_request else None
+        location = dict(result.location)
+        return await self._tickets.edited(
+            ticket.id,
+            text,
+            category=category,
+            urgent=result.urgent,
+            location=location,
+            topic=topic,
+        )
 
     async def _receive(
         self, message: IncomingMessage, home: Grid, home_building: str | None, *, log: bool = False
@@ -257,8 +286,25 @@ class IntakeService:
                 note=f"{where.reason}：{where.assignee.name}" if where.assignee else where.reason,
             )
             notices = await self._tickets.arm_new(uow, ticket, now)
+            reply = residents.acknowledgement(
+                ticket.id,
+                category=category,
+                urgent=ticket.urgent,
+                location=ticket.location,
+                assignee=where.assignee,
+                promise=directory.sla.understand,
+            )
+            buttons: tuple[Button, ...] = ()
+            if answer is not None:
+                reply = residents.with_answer(reply, answer.text)
+                buttons = (Button(residents.SETTLED_BUTTON, f"x:{ticket.id}"),)
+            kind = URGENT_ACK if ticket.urgent else outbox.ACK
+            ack = Notice(message.chat_id, reply, message.message_id, buttons, ticket.id, kind)
+            # The answer and the pings are queued with the ticket: all of it or none of it.
+            await uow.outbox.add([ack, *notices], now)
             await uow.commit()
         self._tickets.wake()
+        await self._tickets.kick()
         logger.info(
             "ticket #%d opened: %s in %s, assignee %s (%s)",
             ticket.id,
@@ -267,19 +313,7 @@ class IntakeService:
             ticket.assignee_id,
             where.reason,
         )
-        reply = residents.acknowledgement(
-            ticket.id,
-            category=category,
-            urgent=ticket.urgent,
-            location=ticket.location,
-            assignee=where.assignee,
-            promise=directory.sla.understand,
-        )
-        if answer is None:
-            return IntakeResult(Outcome.OPENED, ticket, reply, tuple(notices))
-        reply = residents.with_answer(reply, answer.text)
-        button = Button(residents.SETTLED_BUTTON, f"x:{ticket.id}")
-        return IntakeResult(Outcome.OPENED, ticket, reply, tuple(notices), (button,))
+        return IntakeResult(Outcome.OPENED, ticket, reply, tuple(notices), buttons)
 
     async def _attach(
         self, uow: UnitOfWork, ticket: Ticket, message: IncomingMessage, now: datetime
@@ -296,9 +330,12 @@ class IntakeService:
         if attached is None:
             return IntakeResult(Outcome.DUPLICATE, ticket)
         ticket, notices = attached
-        await uow.commit()
-        logger.info("message %s/%s joined #%d", message.chat_id, message.message_id, ticket.id)
         directory = self._directory.current
         assignee = directory.member(ticket.assignee_id) if ticket.assignee_id else None
         reply = residents.me_too(ticket.id, ticket.households, assignee)
+        ack = Notice(message.chat_id, reply, message.message_id, (), ticket.id, outbox.ME_TOO_ACK)
+        await uow.outbox.add([ack, *notices], now)
+        await uow.commit()
+        await self._tickets.kick()
+        logger.info("message %s/%s joined #%d", message.chat_id, message.message_id, ticket.id)
         return IntakeResult(Outcome.ME_TOO, ticket, reply, tuple(notices))

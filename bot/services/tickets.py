@@ -39,8 +39,8 @@ from bot.domain import (
     Tier,
     Timer,
 )
-from bot.ports import Clock, Notifier, UnitOfWork, UnitOfWorkFactory
-from bot.services import privacy, routing, sla
+from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from bot.services import outbox, privacy, routing, sla
 from bot.texts import residents, staff
 
 logger = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ ATTEMPTS = 5
 BOT = "bot"
 MAX_NOTE = 500
 PLAN_TO_RESIDENT = "plan_to_resident"
-ASSIGNMENT = "ping"  # a ticket handed to someone: if it cannot reach them, the group hears
+ASSIGNMENT = outbox.PING  # a ticket handed to someone: if it cannot reach them, the group hears
 
 Step = Callable[[UnitOfWork, Ticket, datetime], Awaitable[tuple[Ticket, list[Notice]]]]
 
@@ -84,14 +84,13 @@ class TicketService:
         uows: UnitOfWorkFactory,
         directory: DirectoryHolder,
         clock: Clock,
-        notifier: Notifier | None = None,
         wake: Callable[[], None] | None = None,
     ) -> None:
         self._uows = uows
         self._directory = directory
         self._clock = clock
-        self.notifier = notifier
-        self.wake = wake or (lambda: None)
+        self.wake = wake or (lambda: None)  # the deadline scheduler: re-read the next deadline
+        self.kick: Callable[[], Awaitable[None]] = _nothing  # the sender: the outbox grew
 
     @property
     def directory(self) -> Directory:
@@ -404,7 +403,8 @@ class TicketService:
         async def step(
             uow: UnitOfWork, ticket: Ticket, now: datetime
         ) -> tuple[Ticket, list[Notice]]:
-            if ticket.status != TicketStatus.PLANNED or ticket.replied_at is not None:
+            # Resolved meanwhile still counts: the resident was told the plan in time.
+            if ticket.planned_at is None or ticket.replied_at is not None:
                 return ticket, []
             ticket = await uow.tickets.save(replace(ticket, replied_at=now), now)
             await uow.timers.cancel(ticket.id, now, stages=(Stage.REPLY,))
@@ -630,6 +630,60 @@ class TicketService:
 
         return await self._run(ticket_id, step)
 
+    async def edited(
+        self,
+        ticket_id: int,
+        text: str,
+        *,
+        category: Category | None,
+        urgent: bool,
+        location: dict[str, str],
+        topic: str,
+    ) -> Ticket:
+        """The resident edited their message while the ticket was still new: it takes the new
+        text (and, when the new text is still a request, its category, urgency and place);
+        the assignee gets the card again. Once accepted, edits change nothing."""
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            if ticket.status != TicketStatus.NEW or ticket.text == text:
+                return ticket, []
+            before = ticket
+            changed = replace(ticket, text=text)
+            if category is not None:
+                place = {**ticket.location, **location}
+                changed = replace(
+                    changed,
+                    category=category,
+                    urgent=ticket.urgent or urgent,
+                    location=place,
+                    topic=topic or ticket.topic,
+                )
+            ticket, target = await self._refile(uow, changed, now)
+            note = f"居民修改了消息：{staff.quote(text)}"
+            if ticket.category != before.category:
+                old, new = (
+                    staff.CATEGORY_NAME[before.category],
+                    staff.CATEGORY_NAME[ticket.category],
+                )
+                note += f"；{old} → {new}"
+            if target is not None:
+                note += f"；转给{target.name}"
+            await self._event(
+                uow, ticket, now, BOT_ACTOR, "edited", before=ticket.status, note=note
+            )
+            notices = self._pings(ticket, now, staff.EDITED_HEADLINE, kind="edited")
+            previous = self.directory.member(before.assignee_id) if before.assignee_id else None
+            if target is not None and previous is not None:
+                text_away = staff.relabelled_away(
+                    ticket.id, ticket.category.value, "居民修改消息后", moved=True
+                )
+                notices.append(Notice(previous.telegram_id, text_away, ticket_id=ticket.id))
+            return ticket, notices
+
+        return await self._run(ticket_id, step)
+
     async def _refile(
         self, uow: UnitOfWork, ticket: Ticket, now: datetime
     ) -> tuple[Ticket, StaffMember | None]:
@@ -790,29 +844,37 @@ class TicketService:
                         raise TicketNotFound(f"ticket #{ticket_id} not found")
                     now = self._clock.now()
                     ticket, notices = await step(uow, ticket, now)
+                    # Queued with the change: committed together, or not at all.
+                    await uow.outbox.add(notices, now)
                     await uow.commit()
             except StaleTicket:
                 logger.info("ticket #%d changed meanwhile; retry %d", ticket_id, attempt + 1)
                 continue
             self.wake()
-            await self.send(notices)
+            if notices:
+                await self.kick()
             return ticket
         raise StaleTicket(f"ticket #{ticket_id} kept changing; gave up after {ATTEMPTS} tries")
 
     async def send(self, notices: list[Notice]) -> None:
-        """Deliver notices in order; report each delivery back to the lifecycle."""
-        if self.notifier is None:
+        """Queue notices that no ticket change carries (weekly notes, replies, fallbacks)."""
+        if not notices:
             return
-        for notice in notices:
-            result = await self.notifier.deliver(notice)
-            if notice.kind == PLAN_TO_RESIDENT:
-                await self.delivered(notice, result == Delivery.SENT)
-            elif (
-                result == Delivery.REFUSED
-                and (member := self.directory.by_telegram(notice.chat_id)) is not None
-            ):
-                for fallback in await self._unreachable(member, notice):
-                    await self.notifier.deliver(fallback)  # best effort: no fallback of fallbacks
+        async with self._uows() as uow:
+            await uow.outbox.add(notices, self._clock.now())
+            await uow.commit()
+        await self.kick()
+
+    async def after_delivery(self, notice: Notice, outcome: Delivery) -> None:
+        """Told by the sender once a notice is sent or given up: a plan that reached the
+        resident meets the reply stage; a refused ping to staff falls back to the group."""
+        if notice.kind == PLAN_TO_RESIDENT:
+            await self.delivered(notice, outcome == Delivery.SENT)
+        elif (
+            outcome == Delivery.REFUSED
+            and (member := self.directory.by_telegram(notice.chat_id)) is not None
+        ):
+            await self.send(await self._unreachable(member, notice))
 
     async def _unreachable(self, member: StaffMember, notice: Notice) -> list[Notice]:
         """A private message to staff was refused (they never pressed Start, or blocked the
@@ -1094,3 +1156,7 @@ class _AlreadyDone(Exception):
 
 def _note(text: str) -> str:
     return " ".join(text.split())[:MAX_NOTE]
+
+
+async def _nothing() -> None:
+    """No sender wired (a core without delivery): messages wait in the outbox."""

@@ -63,6 +63,19 @@ def acknowledgement(
     )
 
 
+MERGED_KIND = {Category.REPAIR: "报修", Category.DISPUTE: "纠纷", Category.SERVICE: "服务诉求"}
+
+
+def acknowledgements(count: int, ticket_ids: list[int], categories: set[Category]) -> str:
+    """Many acknowledgements in one message, when a group's queue outgrows its allowance
+    (a burst): every resident still sees their number within minutes."""
+    kind = MERGED_KIND[next(iter(categories))] if len(categories) == 1 else "诉求"
+    numbers = " ".join(f"#{t}" for t in ticket_ids)
+    return (
+        f"已收到 {count} 条{kind}：{numbers}，网格员正在处理，无需重复发送，进展会在群里告诉大家。"
+    )
+
+
 SETTLED_BUTTON = "已解决，谢谢"
 
 

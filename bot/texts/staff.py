@@ -47,6 +47,7 @@ EVENT_NAME = {
     "me_too": "又有居民反映",
     "rated": "居民评价",
     "relabelled": "更正分类",
+    "edited": "居民修改消息",
 }
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 QUOTE_LIMIT = 60
@@ -184,6 +185,7 @@ def reassigned_away(ticket_id: int, to: str, by: str) -> str:
 
 
 NOT_A_REQUEST = "不是诉求"
+EDITED_HEADLINE = "✏️ 居民修改了消息（以下为最新内容）"
 RELABEL_CHOICES = (*CATEGORY_NAME.items(), ("none", NOT_A_REQUEST))
 
 
@@ -219,6 +221,23 @@ def relabelled_away(ticket_id: int, label: str, by: str, *, moved: bool) -> str:
     if moved:
         return f"工单 #{ticket_id} 已由{by}更正为“{kind}”，按新类别转给他人处理。"
     return f"工单 #{ticket_id} 已由{by}更正为“{kind}”，仍由您负责。"
+
+
+MERGED_BUTTONS = 9  # 接单 buttons under a merged ping (three rows)
+
+
+def pings(tickets: list[Ticket]) -> str:
+    """Several new tickets for one person in one message (their queue outgrew one a second)."""
+    lines = [
+        f"#{t.id}｜{CATEGORY_NAME.get(t.category, '诉求')}｜{_where(t)}：{quote(t.text)}"
+        + ("｜🚨紧急" if t.urgent else "")
+        for t in tickets
+    ]
+    return (
+        f"📋 您有 {len(tickets)} 件新工单：\n"
+        + "\n".join(lines)
+        + "\n请尽快接单（下方按钮或 /accept 工单号）；/mytickets 查看全部。"
+    )
 
 
 def me_too(ticket_id: int, households: int, text: str) -> str:

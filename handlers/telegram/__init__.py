@@ -65,6 +65,9 @@ def register(application: Application) -> None:
     application.add_handler(
         MessageHandler(text & filters.ChatType.GROUPS, residents.on_group_message)
     )
+    # An edited report updates its ticket while nobody has taken it yet (never a new one).
+    edited = filters.UpdateType.EDITED_MESSAGE & (filters.TEXT | filters.CAPTION)
+    application.add_handler(MessageHandler(edited, residents.on_edit))
     # Private text: a staff member answering the bot's question, or a resident's report.
     application.add_handler(MessageHandler(text & private, residents.on_private_message))
     application.add_error_handler(on_error)

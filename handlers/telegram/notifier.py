@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from telegram import (
     Bot,
@@ -12,9 +13,15 @@ from telegram import (
     ReplyParameters,
     User,
 )
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    Forbidden,
+    RetryAfter,
+    TelegramError,
+)
 
-from bot.domain import Button, Delivery, Notice
+from bot.domain import Button, Delivery, DeliveryResult, Notice
 
 logger = logging.getLogger(__name__)
 
@@ -46,18 +53,14 @@ def mention_entities(notice: Notice) -> list[MessageEntity] | None:
 
 
 class TelegramNotifier:
-    """Delivers one notice; failures are logged with their reason and reported as False.
-
-    Rate limits, retries and a durable outbox come with issue #7; until then a message that
-    cannot be sent is logged and the ticket's deadlines still run (a plan the resident never
-    saw breaches the reply stage and the assignee is asked to call).
-    """
+    """Sends one notice and says what came of it; the sender (bot/services/outbox.py) decides
+    what to do next (retry, wait for retry_after, give up)."""
 
     def __init__(self, bot: Bot) -> None:
         self._bot = bot
 
-    async def deliver(self, notice: Notice) -> Delivery:
-        """Send it: sent, refused for good (Forbidden), or failed this time."""
+    async def deliver(self, notice: Notice) -> DeliveryResult:
+        """Send it: sent, refused for good, rejected as malformed, or failed this time."""
         reply = (
             ReplyParameters(notice.reply_to, allow_sending_without_reply=True)
             if notice.reply_to is not None
@@ -71,30 +74,26 @@ class TelegramNotifier:
                 reply_markup=keyboard(notice.buttons),
                 entities=mention_entities(notice),
             )
-        except (Forbidden, BadRequest) as exc:
-            # A staff member who never opened a private chat with the bot cannot be messaged;
-            # "chat not found" is as permanent. Other bad requests are our own fault.
-            permanent = isinstance(exc, Forbidden) or "chat not found" in exc.message.lower()
-            if not permanent:
-                logger.error(
-                    "ticket #%s: %s refused as malformed: %s", notice.ticket_id, notice.kind, exc
-                )
-                return Delivery.FAILED
-            logger.warning(
-                "ticket #%s: %s to %s not delivered: %s (has the person sent /start?)",
-                notice.ticket_id,
-                notice.kind,
-                notice.chat_id,
-                exc.message,
-            )
-            return Delivery.REFUSED
-        except (RetryAfter, NetworkError, TelegramError) as exc:
-            logger.warning(
-                "ticket #%s: %s to %s not delivered: %s",
-                notice.ticket_id,
-                notice.kind,
-                notice.chat_id,
-                exc,
-            )
-            return Delivery.FAILED
-        return Delivery.SENT
+        except TelegramError as exc:
+            return failure(exc)
+        return DeliveryResult(Delivery.SENT)
+
+
+def failure(exc: TelegramError) -> DeliveryResult:
+    """What a Bot API error means for the message: wait and retry, or give up."""
+    if isinstance(exc, RetryAfter):
+        wait = exc.retry_after
+        seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+        return DeliveryResult(Delivery.FAILED, retry_after=seconds, reason=str(exc))
+    if isinstance(exc, Forbidden):
+        # Never pressed Start, blocked the bot, or the bot was removed from the group.
+        return DeliveryResult(Delivery.REFUSED, reason=exc.message)
+    if isinstance(exc, BadRequest):
+        if "chat not found" in exc.message.lower():
+            return DeliveryResult(Delivery.REFUSED, reason=exc.message)
+        return DeliveryResult(Delivery.REJECTED, reason=exc.message)  # our own fault
+    if isinstance(exc, ChatMigrated):
+        reason = f"group became supergroup {exc.new_chat_id}; update the community file"
+        return DeliveryResult(Delivery.REFUSED, reason=reason)
+    # Timeouts, Telegram's 5xx, connection errors: try again later.
+    return DeliveryResult(Delivery.FAILED, reason=f"{type(exc).__name__}: {exc}")

@@ -15,15 +15,11 @@ GROUP_TYPES = (ChatType.GROUP, ChatType.SUPERGROUP)
 
 
 async def prefilter(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Drop updates from bots, edits (for now) and groups the community file does not list."""
+    """Drop updates from bots and from groups the community file does not list."""
     user = update.effective_user
     chat = update.effective_chat
     if user is not None and user.is_bot:
         logger.debug("ignoring update %s from bot %s", update.update_id, user.id)
-        raise ApplicationHandlerStop
-    if update.edited_message is not None:
-        # Editing a report must not open a second ticket; edits are not acted on yet.
-        logger.debug("ignoring edit of message %s", update.edited_message.message_id)
         raise ApplicationHandlerStop
     in_group = chat is not None and chat.type in GROUP_TYPES
     if in_group and chat is not None and core(context).directory.current.group(chat.id) is None:

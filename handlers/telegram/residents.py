@@ -6,7 +6,7 @@ import contextlib
 import logging
 import re
 
-from telegram import ReplyParameters, Update
+from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -31,7 +31,8 @@ async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     text = message.text or message.caption or ""
     if await _reply_about_ticket(update, context, text):
         return
-    result = await core(context).intake.receive_group_message(
+    # The reply and the staff pings are queued with the ticket; the sender delivers them.
+    await core(context).intake.receive_group_message(
         IncomingMessage(
             chat_id=message.chat_id,
             message_id=message.message_id,
@@ -41,10 +42,28 @@ async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
             sent_at=message.date,
         )
     )
-    if result.outcome in (Outcome.OPENED, Outcome.ME_TOO) and result.reply:
-        await message.reply_text(result.reply, do_quote=True, reply_markup=keyboard(result.buttons))
-        # The resident hears first; then the assignee (and, if urgent, the community).
-        await core(context).tickets.send(list(result.notices))
+
+
+async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A resident edited a message: a ticket still new takes the new text (never a second
+    ticket); anything else is left as it was."""
+    message = update.edited_message
+    user = update.effective_user
+    if message is None or user is None:
+        return
+    text = message.text or message.caption or ""
+    if not text.strip():
+        return
+    await core(context).intake.receive_edit(
+        IncomingMessage(
+            chat_id=message.chat_id,
+            message_id=message.message_id,
+            sender_id=user.id,
+            sender_name=user.full_name,
+            text=text,
+            sent_at=message.edit_date or message.date,
+        )
+    )
 
 
 async def _reply_about_ticket(
@@ -186,19 +205,10 @@ async def _private_report(
     context: ContextTypes.DEFAULT_TYPE, incoming: IncomingMessage, home: Home
 ) -> None:
     """Take a private report like a group one; every answer stays in the private chat."""
-    the_core = core(context)
-    result = await the_core.intake.receive_private_message(incoming, home)
+    result = await core(context).intake.receive_private_message(incoming, home)
     if result.outcome is Outcome.NOT_REQUEST:
         await context.bot.send_message(incoming.chat_id, texts.PRIVATE_NOT_REQUEST)
-        return
-    if result.reply:
-        await context.bot.send_message(
-            incoming.chat_id,
-            result.reply,
-            reply_parameters=ReplyParameters(incoming.message_id, allow_sending_without_reply=True),
-            reply_markup=keyboard(result.buttons),
-        )
-    await the_core.tickets.send(list(result.notices))
+    # Otherwise the answer and the pings were queued with the ticket.
 
 
 async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -1,0 +1,177 @@
+"""The outbox: messages written with the change that caused them, sent afterwards in order."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain import Button, Notice, OutboxMessage
+from storage.models import OutboxRow
+
+PENDING, SENDING, SENT, DROPPED, MERGED = "pending", "sending", "sent", "dropped", "merged"
+MAX_ERROR = 300
+
+
+def _notice(row: OutboxRow) -> Notice:
+    mention = row.mention
+    return Notice(
+        chat_id=row.chat_id,
+        text=row.text,
+        reply_to=row.reply_to,
+        buttons=tuple(Button(label, data) for label, data in row.buttons),
+        ticket_id=row.ticket_id,
+        kind=row.kind,
+        mention=(int(mention[0]), str(mention[1])) if mention else None,
+    )
+
+
+def _message(row: OutboxRow) -> OutboxMessage:
+    return OutboxMessage(
+        id=row.id,
+        notice=_notice(row),
+        created_at=row.created_at,
+        attempts=row.attempts,
+        state=row.state,
+    )
+
+
+class SqlOutboxRepository:
+    """Rows of ``outbox``; see :class:`storage.models.OutboxRow` for the states."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, notices: Iterable[Notice], at: datetime) -> list[int]:
+        """Queue these (inside the caller's transaction); returns their ids."""
+        rows = [
+            OutboxRow(
+                chat_id=n.chat_id,
+                text=n.text,
+                reply_to=n.reply_to,
+                buttons=[[b.label, b.data] for b in n.buttons],
+                mention=list(n.mention) if n.mention else None,
+                ticket_id=n.ticket_id,
+                kind=n.kind,
+                created_at=at,
+                state=PENDING,
+                attempts=0,
+                next_at=at,
+                error="",
+            )
+            for n in notices
+        ]
+        if not rows:
+            return []
+        self.session.add_all(rows)
+        await self.session.flush()
+        return [r.id for r in rows]
+
+    @staticmethod
+    def _first_of_each_chat() -> Select[int]:
+        return (
+            select(func.min(OutboxRow.id))
+            .where(OutboxRow.state.in_((PENDING, SENDING)))
+            .group_by(OutboxRow.chat_id)
+        )
+
+    async def heads(self, now: datetime, limit: int) -> list[OutboxMessage]:
+        """The oldest unsent message of each chat, if it is due and nothing of that chat is
+        being sent; oldest first."""
+        rows = await self.session.scalars(
+            select(OutboxRow)
+            .where(
+                OutboxRow.id.in_(self._first_of_each_chat()),
+                OutboxRow.state == PENDING,
+                OutboxRow.next_at <= now,
+            )
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        return [_message(r) for r in rows]
+
+    async def next_due(self) -> datetime | None:
+        """When the earliest chat head may be tried (a later message of a chat waits for its
+        head, so only heads count)."""
+        return await self.session.scalar(
+            select(func.min(OutboxRow.next_at)).where(
+                OutboxRow.id.in_(self._first_of_each_chat()), OutboxRow.state == PENDING
+            )
+        )
+
+    async def pending_in(
+        self, chat_id: int, kinds: Iterable[str], limit: int
+    ) -> list[OutboxMessage]:
+        """A chat's pending messages of these kinds, oldest first."""
+        rows = await self.session.scalars(
+            select(OutboxRow)
+            .where(
+                OutboxRow.state == PENDING,
+                OutboxRow.chat_id == chat_id,
+                OutboxRow.kind.in_(list(kinds)),
+            )
+            .order_by(OutboxRow.id)
+            .limit(limit)
+        )
+        return [_message(r) for r in rows]
+
+    async def count_pending(self, chat_id: int | None = None) -> int:
+        """How many messages wait (in one chat, or in all)."""
+        query = select(func.count()).select_from(OutboxRow).where(OutboxRow.state == PENDING)
+        if chat_id is not None:
+            query = query.where(OutboxRow.chat_id == chat_id)
+        return int(await self.session.scalar(query) or 0)
+
+    async def _set(self, message_id: int, **values: object) -> None:
+        await self.session.execute(
+            update(OutboxRow).where(OutboxRow.id == message_id).values(**values)
+        )
+
+    async def sending(self, message_id: int) -> None:
+        """Mark a message as being sent now (a crash leaves it to be sent again)."""
+        await self._set(message_id, state=SENDING, attempts=OutboxRow.attempts + 1)
+
+    async def sent(self, message_id: int, at: datetime) -> None:
+        """It reached Telegram."""
+        await self._set(message_id, state=SENT, sent_at=at, error="")
+
+    async def retry(self, message_id: int, at: datetime, error: str) -> None:
+        """Try again at ``at``."""
+        await self._set(message_id, state=PENDING, next_at=at, error=error[:MAX_ERROR])
+
+    async def drop(self, message_id: int, error: str) -> None:
+        """Give up on it for good (the reason is kept)."""
+        await self._set(message_id, state=DROPPED, error=error[:MAX_ERROR])
+
+    async def merge(self, into: int, notice: Notice, merged: list[int]) -> None:
+        """Send ``notice`` as message ``into``; the ``merged`` ones went out inside it."""
+        await self._set(
+            into,
+            text=notice.text,
+            reply_to=notice.reply_to,
+            buttons=[[b.label, b.data] for b in notice.buttons],
+            kind=notice.kind,
+            ticket_id=notice.ticket_id,
+        )
+        if merged:
+            await self.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(merged), OutboxRow.state == PENDING)
+                .values(state=MERGED, merged_into=into)
+            )
+
+    async def resume(self) -> int:
+        """After a restart: messages caught mid-send are pending again; returns how many."""
+        result = await self.session.execute(
+            update(OutboxRow).where(OutboxRow.state == SENDING).values(state=PENDING)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def for_ticket(self, ticket_id: int) -> list[OutboxMessage]:
+        """Everything queued about a ticket, oldest first."""
+        rows = await self.session.scalars(
+            select(OutboxRow).where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id)
+        )
+        return [_message(r) for r in rows]
