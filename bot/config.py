@@ -126,6 +126,11 @@ class _Routing(_Strict):
     urgent_to_community: bool = True
     me_too: bool = True  # false: every report opens its own ticket
     me_too_window: Duration = timedelta(hours=2)  # a same report this soon joins the ticket
+    # 工单预警: this many reports of one category in one building, or in the whole community,
+    # within burst_window open an incident that is handled as one.
+    burst_building: int = Field(default=3, ge=2, le=10_000)
+    burst_community: int = Field(default=5, ge=2, le=100_000)
+    burst_window: Duration = timedelta(minutes=15)
 
 
 class _Street(_Strict):
@@ -481,6 +486,9 @@ def _to_directory(parsed: _File) -> Directory:
                 urgent_to_community=c.routing.urgent_to_community,
                 me_too=c.routing.me_too,
                 me_too_window=c.routing.me_too_window,
+                burst_building=c.routing.burst_building,
+                burst_community=c.routing.burst_community,
+                burst_window=c.routing.burst_window,
             ),
         )
         for c in parsed.communities

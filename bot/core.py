@@ -11,6 +11,8 @@ from bot.services.admins import AdminAuth
 from bot.services.answers import AnswerBook
 from bot.services.figures import FigureService
 from bot.services.homes import HomeService
+from bot.services.inbox import Inbox
+from bot.services.incidents import IncidentService
 from bot.services.intake import IntakeService
 from bot.services.keywords import KeywordAdmin
 from bot.services.outbox import Sender
@@ -34,6 +36,8 @@ class Core:
     tickets: TicketService
     scheduler: DeadlineScheduler
     sender: Sender
+    inbox: Inbox
+    incidents: IncidentService
     homes: HomeService
     answers: AnswerBook
     keywords: KeywordAdmin
@@ -64,16 +68,21 @@ async def build_core(
     sender.after_delivery = tickets.after_delivery
     tickets.kick = sender.kick
     answers = AnswerBook(uows, directory, clock)
+    incidents = IncidentService(uows, directory, clock, tickets)
     figures = FigureService(uows, directory, clock)
     return Core(
         uows=uows,
         clock=clock,
         directory=directory,
         rules=rules,
-        intake=IntakeService(uows, rules, directory, clock, tickets, answers=answers),
+        intake=IntakeService(
+            uows, rules, directory, clock, tickets, answers=answers, incidents=incidents
+        ),
         tickets=tickets,
         scheduler=scheduler,
         sender=sender,
+        inbox=Inbox(uows, clock),
+        incidents=incidents,
         homes=HomeService(uows, directory, clock),
         answers=answers,
         keywords=KeywordAdmin(uows, rules, directory, clock),

@@ -59,6 +59,9 @@ class RoutingPolicy:
     urgent_to_community: bool = True  # emergencies reach community staff at once
     me_too: bool = True  # a later report of the same problem joins the open ticket
     me_too_window: timedelta = timedelta(hours=2)  # … if it comes this soon after
+    burst_building: int = 3  # 工单预警: this many reports of one category in one building …
+    burst_community: int = 5  # … or in the whole community …
+    burst_window: timedelta = timedelta(minutes=15)  # … this close together: one incident
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,7 @@ class Ticket:
     households: int = 1  # how many households reported it ("me too" adds one)
     topic: str = ""  # the classifier's topic words, space-separated, for "me too" matching
     answered: bool = False  # a known answer was told at once (一次性告知)
+    incident_id: int | None = None  # grouped with other reports of the same thing (工单预警)
     version: int = 0  # optimistic lock: a save against a stale version is refused
 
     @property
@@ -284,7 +285,7 @@ class DeliveryResult:
 
 @dataclass(frozen=True)
 class Notice:
-    """A message the core wants sent; the edge delivers it (and, later, an outbox)."""
+    """A message the core wants sent: queued in the outbox, delivered by the sender."""
 
     chat_id: int
     text: str
@@ -293,6 +294,20 @@ class Notice:
     ticket_id: int | None = None
     kind: str = ""  # what it is, for logs and for acting on delivery (e.g. "plan_to_resident")
     mention: tuple[int, str] | None = None  # (user id, name): the name in the text mentions them
+
+
+@dataclass(frozen=True)
+class Incident:
+    """Several reports of the same thing close together (工单预警), handled as one."""
+
+    id: int
+    community_id: str
+    building: str  # "" when it spans the community
+    category: Category
+    topic: str
+    opened_at: datetime
+    resolved_at: datetime | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from bot.domain import (
     Category,
     DeliveryResult,
     Home,
+    Incident,
     KeywordChange,
     KeywordEntry,
     LoggedMessage,
@@ -180,6 +181,64 @@ class Notifier(Protocol):
         ...
 
 
+class IncidentRepository(Protocol):
+    """Incidents (工单预警) and the tickets they group."""
+
+    async def recent_reports(
+        self, community_id: str, category: Category, since: datetime
+    ) -> list[tuple[Ticket, int]]:
+        """Tickets of this category reported since then, each with its report count."""
+        ...
+
+    async def open_about(
+        self, community_id: str, category: Category, building: str
+    ) -> list[Incident]:
+        """Unresolved incidents of this category about this building ("" = the community)."""
+        ...
+
+    async def add(
+        self, community_id: str, building: str, category: Category, topic: str, at: datetime
+    ) -> Incident:
+        """Open an incident."""
+        ...
+
+    async def get(self, incident_id: int) -> Incident | None:
+        """One incident."""
+        ...
+
+    async def link(self, incident_id: int, ticket_ids: list[int]) -> None:
+        """Group these tickets under the incident."""
+        ...
+
+    async def open_tickets(self, incident_id: int) -> list[Ticket]:
+        """The incident's tickets still open."""
+        ...
+
+    async def resolve(self, incident_id: int, at: datetime, note: str) -> bool:
+        """Mark it resolved; False if it was already."""
+        ...
+
+
+class InboxRepository(Protocol):
+    """Updates kept from the moment they are fetched until they are handled."""
+
+    async def keep(self, update_id: int, payload: dict[str, Any], at: datetime) -> bool:
+        """Keep an update as fetched; False if it is kept already."""
+        ...
+
+    async def done(self, update_id: int, at: datetime) -> None:
+        """The update was handled."""
+        ...
+
+    async def undone(self, limit: int) -> list[dict[str, Any]]:
+        """Updates kept but not handled, oldest first."""
+        ...
+
+    async def prune(self, before: datetime) -> int:
+        """Forget updates handled before ``before``."""
+        ...
+
+
 class OutboxRepository(Protocol):
     """Messages waiting to be sent, in the order they were written, per chat."""
 
@@ -203,7 +262,7 @@ class OutboxRepository(Protocol):
         ...
 
     async def count_pending(self, chat_id: int | None = None) -> int:
-        """How many messages wait (in one chat, or in all)."""
+        """How many messages wait or are being sent (in one chat, or in all)."""
         ...
 
     async def sending(self, message_id: int) -> None:
@@ -438,6 +497,12 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def inbox(self) -> InboxRepository: ...
+
+    @property
+    def incidents(self) -> IncidentRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -29,6 +29,7 @@ from bot.settings import Settings
 from handlers import telegram as telegram_handlers
 from handlers import web as admin_web
 from handlers.telegram.deps import CORE_KEY
+from handlers.telegram.inbox import InboxApplication, KeepingBot, KeepingQueue
 from handlers.telegram.notifier import TelegramNotifier
 from sandbox.server import SANDBOX_TOKEN, SandboxServer
 from storage.db import create_engine, migrate, session_factory
@@ -183,12 +184,24 @@ class Runtime:
             base_url = settings.TELEGRAM_API_BASE_URL
         # Our own request objects, so a failed start can close their HTTP clients.
         requests = (HTTPXRequest(connection_pool_size=64), HTTPXRequest(connection_pool_size=1))
-        builder = (
-            Application.builder().token(token).request(requests[0]).get_updates_request(requests[1])
-        )
+        urls: dict[str, str] = {}
         if base_url:
-            builder = builder.base_url(base_url).base_file_url(_file_url(base_url))
+            urls = {"base_url": base_url, "base_file_url": _file_url(base_url)}
+        bot = KeepingBot(
+            token,
+            request=requests[0],
+            get_updates_request=requests[1],
+            inbox=core.inbox,
+            **urls,
+        )
+        queue = KeepingQueue()
+        queue.bot = bot
+        builder = (
+            Application.builder().application_class(InboxApplication).update_queue(queue).bot(bot)
+        )
         application = builder.build()
+        assert isinstance(application, InboxApplication)
+        application.inbox = core.inbox
         application.bot_data[CORE_KEY] = core
         telegram_handlers.register(application)
         try:
@@ -206,6 +219,8 @@ class Runtime:
                 f"setting {setting}: cannot reach the Bot API at {where}: {exc}"
             ) from None
         await application.start()
+        # Fetched before a crash but never handled: handled now, before anything new.
+        await queue.replay(await core.inbox.undone(), application)
         assert application.updater is not None
         await application.updater.start_polling(
             poll_interval=0.0, timeout=10, allowed_updates=ALLOWED_UPDATES

@@ -31,6 +31,7 @@ def create_engine(url: str) -> AsyncEngine:
             Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         # Concurrent writers wait for each other instead of failing with "database is locked".
         kwargs["connect_args"] = {"timeout": 30}
+        kwargs["pool_reset_on_return"] = None
     else:
         kwargs["pool_pre_ping"] = True
     engine = create_async_engine(url, **kwargs)

@@ -187,6 +187,8 @@ class TicketRow(Base):
     topic: Mapped[str] = mapped_column(String(200), default="", server_default="")
     # revision 0006: the bot told a known answer at once (一次性告知)
     answered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # revision 0007: the incident (工单预警) grouping it with other reports of the same thing
+    incident_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
 
 
@@ -361,3 +363,34 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None]
     error: Mapped[str] = mapped_column(String(300), default="")
     merged_into: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class InboxRow(Base):
+    """An update as fetched from Telegram (revision 0007), kept before Telegram is told it
+    arrived; ``done_at`` is set once it was handled. Undone rows are handled again on start,
+    so a crash between fetching and handling loses nothing."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_done_at", "done_at"),)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    received_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class IncidentRow(Base):
+    """Several reports of the same thing close together (工单预警, revision 0007): one
+    incident groups their tickets, is handled as one and closes them together."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        Index("ix_incidents_community_id_resolved_at", "community_id", "resolved_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    community_id: Mapped[str] = mapped_column(String(64))
+    building: Mapped[str] = mapped_column(String(20), default="")  # "": the whole community
+    category: Mapped[str] = mapped_column(String(20))
+    topic: Mapped[str] = mapped_column(String(100), default="")
+    opened_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    note: Mapped[str] = mapped_column(String(500), default="")

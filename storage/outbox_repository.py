@@ -1,15 +1,17 @@
-"""The outbox: messages written with the change that caused them, sent afterwards in order."""
+"""The outbox (messages written with the change that caused them, sent afterwards in order)
+and the inbox (updates kept from the moment they are fetched until they are handled)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Button, Notice, OutboxMessage
-from storage.models import OutboxRow
+from storage.models import InboxRow, OutboxRow
 
 PENDING, SENDING, SENT, DROPPED, MERGED = "pending", "sending", "sent", "dropped", "merged"
 MAX_ERROR = 300
@@ -118,8 +120,12 @@ class SqlOutboxRepository:
         return [_message(r) for r in rows]
 
     async def count_pending(self, chat_id: int | None = None) -> int:
-        """How many messages wait (in one chat, or in all)."""
-        query = select(func.count()).select_from(OutboxRow).where(OutboxRow.state == PENDING)
+        """How many messages wait or are being sent (in one chat, or in all)."""
+        query = (
+            select(func.count())
+            .select_from(OutboxRow)
+            .where(OutboxRow.state.in_((PENDING, SENDING)))
+        )
         if chat_id is not None:
             query = query.where(OutboxRow.chat_id == chat_id)
         return int(await self.session.scalar(query) or 0)
@@ -175,3 +181,47 @@ class SqlOutboxRepository:
             select(OutboxRow).where(OutboxRow.ticket_id == ticket_id).order_by(OutboxRow.id)
         )
         return [_message(r) for r in rows]
+
+
+class SqlInboxRepository:
+    """Rows of ``inbox``, keyed by Telegram's update id."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def keep(self, update_id: int, payload: dict[str, Any], at: datetime) -> bool:
+        """Keep an update as fetched; False if this very update is kept already (fetched
+        again). Telegram may reuse an update id after a quiet week: a different update under
+        a known id replaces the old row and counts as new."""
+        row = await self.session.get(InboxRow, update_id)
+        if row is None:
+            self.session.add(InboxRow(update_id=update_id, payload=payload, received_at=at))
+        elif row.payload == payload:
+            return False
+        else:
+            row.payload, row.received_at, row.done_at = payload, at, None
+        await self.session.flush()
+        return True
+
+    async def done(self, update_id: int, at: datetime) -> None:
+        """The update was handled."""
+        await self.session.execute(
+            update(InboxRow).where(InboxRow.update_id == update_id).values(done_at=at)
+        )
+
+    async def undone(self, limit: int) -> list[dict[str, Any]]:
+        """Updates kept but not handled (a crash came between), oldest first."""
+        rows = await self.session.scalars(
+            select(InboxRow)
+            .where(InboxRow.done_at.is_(None))
+            .order_by(InboxRow.update_id)
+            .limit(limit)
+        )
+        return [r.payload for r in rows]
+
+    async def prune(self, before: datetime) -> int:
+        """Forget updates handled before ``before``; returns how many."""
+        result = await self.session.execute(
+            delete(InboxRow).where(InboxRow.done_at.is_not(None), InboxRow.done_at < before)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

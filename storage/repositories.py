@@ -92,6 +92,7 @@ def _ticket(row: TicketRow) -> Ticket:
         households=row.households,
         topic=row.topic,
         answered=row.answered,
+        incident_id=row.incident_id,
         version=row.version,
     )
 
@@ -724,6 +725,9 @@ def _routing_to_json(policy: RoutingPolicy) -> dict[str, Any]:
         "urgent_to_community": policy.urgent_to_community,
         "me_too": policy.me_too,
         "me_too_window": policy.me_too_window.total_seconds(),
+        "burst_building": policy.burst_building,
+        "burst_community": policy.burst_community,
+        "burst_window": policy.burst_window.total_seconds(),
     }
 
 
@@ -735,4 +739,10 @@ def _routing_from_json(data: dict[str, Any] | None) -> RoutingPolicy:
         urgent_to_community=bool(data["urgent_to_community"]),
         me_too=bool(data["me_too"]),
         me_too_window=timedelta(seconds=data["me_too_window"]),
+        # Rows written before revision 0007 lack these: the defaults.
+        burst_building=int(data.get("burst_building", RoutingPolicy.burst_building)),
+        burst_community=int(data.get("burst_community", RoutingPolicy.burst_community)),
+        burst_window=timedelta(
+            seconds=data.get("burst_window", RoutingPolicy.burst_window.total_seconds())
+        ),
     )

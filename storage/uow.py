@@ -13,7 +13,8 @@ from storage.admin_repositories import (
     SqlKeywordAdminRepository,
     SqlMessageLogRepository,
 )
-from storage.outbox_repository import SqlOutboxRepository
+from storage.incident_repository import SqlIncidentRepository
+from storage.outbox_repository import SqlInboxRepository, SqlOutboxRepository
 from storage.repositories import (
     SqlDirectoryRepository,
     SqlHomeRepository,
@@ -40,6 +41,8 @@ class SqlUnitOfWork:
     answers: SqlAnswerRepository
     admins: SqlAdminRepository
     outbox: SqlOutboxRepository
+    inbox: SqlInboxRepository
+    incidents: SqlIncidentRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -59,6 +62,8 @@ class SqlUnitOfWork:
         self.answers = SqlAnswerRepository(self._session)
         self.admins = SqlAdminRepository(self._session)
         self.outbox = SqlOutboxRepository(self._session)
+        self.inbox = SqlInboxRepository(self._session)
+        self.incidents = SqlIncidentRepository(self._session)
         return self
 
     async def __aexit__(

@@ -9,7 +9,14 @@ from typing import Any
 
 from handlers.runtime import Runtime
 from sandbox.world import World
-from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after, quiet_for, world_of
+from tests.helpers import (
+    GROUP_G01,
+    RESIDENT,
+    bot_messages_after,
+    quiet_for,
+    toast_for,
+    world_of,
+)
 
 WANG = 10002
 LI = 10001
@@ -106,3 +113,27 @@ async def test_photos_service_messages_and_edits_of_chatter(runtime: Runtime) ->
     await world.user_edits(RESIDENT, GROUP_G01, chatter.message_id, "3号楼电梯坏了")
     assert await quiet_for(world, GROUP_G01, since, 0.6)
     assert [t[0] for t in await tickets_of(runtime)] == [1]
+
+
+async def test_a_burst_alert_is_resolved_from_its_button(runtime: Runtime) -> None:
+    world = world_of(runtime)
+    zhao = 20001
+    since = world.version
+    for resident in (RESIDENT, 5000002, 5000003):
+        await world.user_says(resident, GROUP_G01, "3号楼停水了，家里一滴水都没有")
+    alert = (await bot_messages_after(world, zhao, since))[0]
+    assert alert["text"].startswith("🔴 工单预警：幸福社区3号楼15分钟内收到 3 起报修（停水）")
+    notice = await bot_messages_after(world, GROUP_G01, since, count=4)
+    assert any(m["text"].startswith("📢 已知悉3号楼停水") for m in notice)
+
+    since = world.version
+    await world.user_presses(WANG, zhao, alert["message_id"], "i:1:resolve")
+    assert await toast_for(world, WANG, since) == "抱歉，预警事件由社区、街道工作人员或管理员办结。"
+    await world.user_presses(zhao, zhao, alert["message_id"], "i:1:bogus")
+    assert await toast_for(world, zhao, since) == "无法识别的操作"
+    since = world.version
+    await world.user_presses(zhao, zhao, alert["message_id"], "i:1:resolve")
+    assert await toast_for(world, zhao, since) == "✅ 预警事件 #1 已办结，1 个工单已通知居民评价。"
+    told = await bot_messages_after(world, GROUP_G01, since, count=3)
+    assert told[0]["text"] == "#1 已办结：预警事件 #1 已统一处理完毕。您对处理结果满意吗？"
+    assert len(told) == 3  # the two neighbours who said "me too" hear it under their messages

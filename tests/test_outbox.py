@@ -273,3 +273,28 @@ async def test_random_faults_lose_nothing_reorder_nothing_exceed_nothing(
     for chat in {n.chat_id for _, n in telegram.arrived}:
         order = [n.ticket_id for _, n in telegram.arrived if n.chat_id == chat and n.ticket_id]
         assert order == sorted(order), f"chat {chat} out of order: {order}"
+
+
+async def test_an_update_fetched_twice_is_kept_once_and_replayed_if_unhandled(
+    core: Core,
+) -> None:
+    """The inbox: written before Telegram is told, once, and handed back after a crash."""
+    payload = {
+        "update_id": 77,
+        "message": {
+            "message_id": 5,
+            "date": 0,
+            "chat": {"id": GROUP_G01, "type": "supergroup"},
+            "from": {"id": RESIDENT, "is_bot": False, "first_name": "张"},
+            "text": "3号楼电梯坏了",
+        },
+    }
+    assert await core.inbox.keep_many([(77, payload)]) == {77}
+    assert await core.inbox.keep_many([(77, payload)]) == set()  # fetched again: a repeat
+    assert [p["update_id"] for p in await core.inbox.undone()] == [77]  # a crash now: replayed
+    await core.inbox.done(77)
+    assert await core.inbox.undone() == []
+    # Telegram reuses ids after a quiet week: another update under the same id is new.
+    other = {**payload, "message": {**payload["message"], "message_id": 6}}  # type: ignore[dict-item]
+    assert await core.inbox.keep_many([(77, other)]) == {77}
+    assert [p["message"]["message_id"] for p in await core.inbox.undone()] == [6]

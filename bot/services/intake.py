@@ -24,6 +24,7 @@ from bot.domain import (
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services import metoo, outbox, routing
 from bot.services.answers import AnswerBook
+from bot.services.incidents import IncidentService
 from bot.services.rules import RuleBook
 from bot.services.tickets import TicketService
 from bot.texts import residents
@@ -91,6 +92,7 @@ class IntakeService:
         tickets: TicketService,
         *,
         answers: AnswerBook,
+        incidents: IncidentService,
     ) -> None:
         self._uows = uows
         self._rules = rules
@@ -98,6 +100,7 @@ class IntakeService:
         self._clock = clock
         self._tickets = tickets
         self._answers = answers
+        self._incidents = incidents
         self._logged = 0
 
     async def receive_group_message(self, message: IncomingMessage) -> IntakeResult:
@@ -300,6 +303,7 @@ class IntakeService:
                 buttons = (Button(residents.SETTLED_BUTTON, f"x:{ticket.id}"),)
             kind = URGENT_ACK if ticket.urgent else outbox.ACK
             ack = Notice(message.chat_id, reply, message.message_id, buttons, ticket.id, kind)
+            notices += await self._incidents.check(uow, ticket)
             # The answer and the pings are queued with the ticket: all of it or none of it.
             await uow.outbox.add([ack, *notices], now)
             await uow.commit()
@@ -334,6 +338,7 @@ class IntakeService:
         assignee = directory.member(ticket.assignee_id) if ticket.assignee_id else None
         reply = residents.me_too(ticket.id, ticket.households, assignee)
         ack = Notice(message.chat_id, reply, message.message_id, (), ticket.id, outbox.ME_TOO_ACK)
+        notices = [*notices, *await self._incidents.check(uow, ticket)]
         await uow.outbox.add([ack, *notices], now)
         await uow.commit()
         await self._tickets.kick()

@@ -261,6 +261,8 @@ class Sender:
             kinds, minimum = (PING,), MIN_PINGS_TO_MERGE
         else:
             return head
+        if self.limits.room(chat, mono) >= MAX_MERGED:
+            return head  # more room than could ever be merged: no need to look
         async with self._uows() as uow:
             waiting = await uow.outbox.pending_in(chat, kinds, MAX_MERGED)
             waiting = [m for m in waiting if not (m.notice.kind in _ACK_KINDS and m.notice.buttons)]

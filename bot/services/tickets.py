@@ -209,25 +209,47 @@ class TicketService:
             uow: UnitOfWork, ticket: Ticket, now: datetime
         ) -> tuple[Ticket, list[Notice]]:
             self._check(ticket, Action.RESOLVE, actor)
-            before = ticket.status
-            ticket = await uow.tickets.save(
-                replace(ticket, status=TicketStatus.RESOLVED, resolved_at=now), now
-            )
-            await uow.timers.cancel(ticket.id, now, stages=_ALL_STAGES, kinds=("day_end",))
-            await uow.timers.add(ticket.id, "autoclose", "", now + self.directory.sla.confirm)
-            await self._event(uow, ticket, now, actor, "resolved", before=before, note=note)
-            ask = replace(
-                self._to_resident(ticket, residents.resolved(ticket.id, note)),
-                buttons=tuple(
-                    Button(residents.RATING_NAME[r], f"r:{ticket.id}:{r.value}") for r in Rating
-                ),
-            )
-            # Households who said "me too" hear it as well; only the reporter rates.
-            told = residents.resolved_for_others(ticket.id, note)
-            others = await self._to_others(uow, ticket, told)
-            return ticket, [ask, *others]
+            return await self._resolve(uow, ticket, now, actor, note)
 
         return await self._run(ticket_id, step)
+
+    async def resolve_together(self, ticket_id: int, actor: Actor, note: str) -> Ticket:
+        """One ticket of an incident handled as one (工单预警): resolved, accepted on the way
+        if nobody had; the resident hears once, that it is done."""
+        note = _note(note)
+
+        async def step(
+            uow: UnitOfWork, ticket: Ticket, now: datetime
+        ) -> tuple[Ticket, list[Notice]]:
+            if ticket.status in TRANSITIONS[Action.ACCEPT]:
+                self._check(ticket, Action.ACCEPT, actor)
+                ticket, _told = await self._accept(uow, ticket, now, actor)
+            self._check(ticket, Action.RESOLVE, actor)
+            return await self._resolve(uow, ticket, now, actor, note)
+
+        return await self._run(ticket_id, step)
+
+    async def _resolve(
+        self, uow: UnitOfWork, ticket: Ticket, now: datetime, actor: Actor, note: str
+    ) -> tuple[Ticket, list[Notice]]:
+        """Resolved: clocks stopped, autoclose armed, the resident asked to rate."""
+        before = ticket.status
+        ticket = await uow.tickets.save(
+            replace(ticket, status=TicketStatus.RESOLVED, resolved_at=now), now
+        )
+        await uow.timers.cancel(ticket.id, now, stages=_ALL_STAGES, kinds=("day_end",))
+        await uow.timers.add(ticket.id, "autoclose", "", now + self.directory.sla.confirm)
+        await self._event(uow, ticket, now, actor, "resolved", before=before, note=note)
+        ask = replace(
+            self._to_resident(ticket, residents.resolved(ticket.id, note)),
+            buttons=tuple(
+                Button(residents.RATING_NAME[r], f"r:{ticket.id}:{r.value}") for r in Rating
+            ),
+        )
+        # Households who said "me too" hear it as well; only the reporter rates.
+        told = residents.resolved_for_others(ticket.id, note)
+        others = await self._to_others(uow, ticket, told)
+        return ticket, [ask, *others]
 
     async def close(self, ticket_id: int, actor: Actor, note: str = "") -> Ticket:
         """Closed: the resident confirmed, or nobody answered within ``confirm``."""

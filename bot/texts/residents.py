@@ -76,6 +76,21 @@ def acknowledgements(count: int, ticket_ids: list[int], categories: set[Category
     )
 
 
+def incident_notice(building: str, topic: str, category: Category) -> str:
+    """One notice in a group where many report the same thing (工单预警)."""
+    where = f"{building}号楼" if building else "小区多处"
+    what = (
+        topic
+        or {Category.REPAIR: "的报修问题", Category.DISPUTE: "的纠纷", Category.SERVICE: "的问题"}[
+            category
+        ]
+    )
+    return (
+        f"📢 已知悉{where}{what}，社区和网格员正在处理，无需重复报告。"
+        "处理进展会在这里告诉大家，谢谢大家！"
+    )
+
+
 SETTLED_BUTTON = "已解决，谢谢"
 
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.directory import StaffMember
-from bot.domain import Button, Category, Colour, Stage, Ticket, TicketEvent, Tier
+from bot.domain import Button, Category, Colour, Incident, Stage, Ticket, TicketEvent, Tier
 
 CATEGORY_NAME = {
     Category.REPAIR: "报修",
@@ -48,6 +48,7 @@ EVENT_NAME = {
     "rated": "居民评价",
     "relabelled": "更正分类",
     "edited": "居民修改消息",
+    "incident": "工单预警",
 }
 _PHONE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 QUOTE_LIMIT = 60
@@ -223,6 +224,39 @@ def relabelled_away(ticket_id: int, label: str, by: str, *, moved: bool) -> str:
     return f"工单 #{ticket_id} 已由{by}更正为“{kind}”，仍由您负责。"
 
 
+def incident_alert(
+    incident: Incident, community: str, tickets: list[int], reports: int, minutes: int
+) -> str:
+    """The red alert to community staff when reports pile up (工单预警)."""
+    where = f"{community}{incident.building}号楼" if incident.building else f"{community}多处"
+    what = CATEGORY_NAME[incident.category] + (f"（{incident.topic}）" if incident.topic else "")
+    numbers = " ".join(f"#{t}" for t in tickets)
+    return (
+        f"🔴 工单预警：{where}{minutes}分钟内收到 {reports} 起{what}：{numbers}。\n"
+        f"已归为预警事件 #{incident.id}，群里已告知居民无需重复报告，后续同类报告自动并入。\n"
+        "请立即组织处置；处理完毕后按“事件办结”，所有报告的居民都会收到通知。"
+    )
+
+
+def incident_note(incident_id: int) -> str:
+    """The default resolve note of an incident."""
+    return f"预警事件 #{incident_id} 已统一处理完毕"
+
+
+INCIDENT_NOT_ALLOWED = "抱歉，预警事件由社区、街道工作人员或管理员办结。"
+USAGE_INCIDENT = "格式：/incident 事件号 [处理说明]，例如：/incident 3 主水管已抢修完毕，恢复供水"
+
+
+def incident_not_found(incident_id: int) -> str:
+    """No such incident."""
+    return f"没有找到预警事件 #{incident_id}。"
+
+
+def incident_resolved(incident_id: int, count: int) -> str:
+    """Confirmation to the person who resolved an incident."""
+    return f"✅ 预警事件 #{incident_id} 已办结，{count} 个工单已通知居民评价。"
+
+
 MERGED_BUTTONS = 9  # 接单 buttons under a merged ping (three rows)
 
 
@@ -340,6 +374,7 @@ HELP = (
     "/ticket 工单号 — 查看工单详情和处理记录\n"
     "/reassign 工单号 — 转派给本网格或社区的其他人\n"
     "/relabel 工单号 — 分类有误：改为其他类别，或确认不是诉求（撤销并告知居民）\n"
+    "/incident 事件号 [处理说明] — 预警事件办结（社区、街道工作人员），事件内工单一并办结\n"
     "/offduty — 下班（新工单派给备岗）  /onduty — 上岗\n"
     "工单消息下的按钮（接单、处理方案、办结、上报、转派、分类有误）可完成同样操作。"
 )

@@ -39,6 +39,7 @@ def register(application: Application) -> None:
     application.add_handler(CommandHandler("ticket", workers.on_ticket, private))
     application.add_handler(CommandHandler("reassign", workers.on_reassign, private))
     application.add_handler(CommandHandler("relabel", workers.on_relabel, private))
+    application.add_handler(CommandHandler("incident", workers.on_incident, private))
     application.add_handler(CommandHandler("offduty", workers.on_off_duty, private))
     application.add_handler(CommandHandler("onduty", workers.on_on_duty, private))
     application.add_handler(CommandHandler("cancel", workers.on_cancel, private))
@@ -48,13 +49,14 @@ def register(application: Application) -> None:
     # /report works in groups too (the week's note on demand).
     application.add_handler(CommandHandler("report", admins.on_report))
     # Buttons, by the first letter of their data: t ticket card, p plan tier, d 直接办结/上报,
-    # a 转派 target, l 分类有误 choice, r rating, h home questions, x "已解决，谢谢" under a
-    # known answer.
+    # a 转派 target, l 分类有误 choice, i 事件办结 (工单预警), r rating, h home questions,
+    # x "已解决，谢谢" under a known answer.
     application.add_handler(CallbackQueryHandler(workers.on_button, pattern=r"^t:"))
     application.add_handler(CallbackQueryHandler(workers.on_tier, pattern=r"^p:"))
     application.add_handler(CallbackQueryHandler(workers.on_direct, pattern=r"^d:"))
     application.add_handler(CallbackQueryHandler(workers.on_reassign_to, pattern=r"^a:"))
     application.add_handler(CallbackQueryHandler(workers.on_relabel_to, pattern=r"^l:"))
+    application.add_handler(CallbackQueryHandler(workers.on_incident_button, pattern=r"^i:"))
     application.add_handler(CallbackQueryHandler(residents.on_rating, pattern=r"^r:"))
     application.add_handler(CallbackQueryHandler(residents.on_home_button, pattern=r"^h:"))
     application.add_handler(CallbackQueryHandler(residents.on_settled, pattern=r"^x:"))

@@ -433,6 +433,52 @@ async def on_relabel_to(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await query.answer(answer[:190], show_alert=True)
 
 
+async def _resolve_incident(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, incident_id: int, note: str
+) -> str:
+    member = _member(update, context)
+    if member is None:
+        return texts.NOT_STAFF
+    try:
+        _incident, count = await core(context).incidents.resolve(
+            incident_id, staff_actor(member), note
+        )
+    except TicketNotFound:
+        return texts.incident_not_found(incident_id)
+    except NotAllowed:
+        logger.warning("refused to resolve incident #%d by %s", incident_id, member.id)
+        return texts.INCIDENT_NOT_ALLOWED
+    return texts.incident_resolved(incident_id, count)
+
+
+async def on_incident_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """事件办结 under a red alert: i:<incident>:resolve."""
+    query = update.callback_query
+    if query is None:
+        return
+    parsed = _parse(query.data, "i", {"resolve"})
+    if parsed is None:
+        await _refuse_malformed(update)
+        return
+    answer = await _resolve_incident(update, context, parsed[0], "")
+    await query.answer(answer[:190], show_alert=True)
+
+
+async def on_incident(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/incident N [说明]: resolve an incident and every open ticket in it."""
+    message = update.effective_message
+    if message is None:
+        return
+    args = list(context.args or [])
+    incident_id = _ticket_number(args)
+    if incident_id is None:
+        await message.reply_text(texts.USAGE_INCIDENT)
+        return
+    await message.reply_text(
+        await _resolve_incident(update, context, incident_id, " ".join(args[1:]))
+    )
+
+
 async def on_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """A staff member's private message: the answer to the bot's question, if one is open.
 

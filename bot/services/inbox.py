@@ -1,0 +1,63 @@
+"""Incoming updates kept from the moment they are fetched until they are handled.
+
+Telegram counts an update as delivered as soon as the next ``getUpdates`` asks for later
+ones, and python-telegram-bot asks for the next batch before the last one is handled; a
+crash in between would lose those updates. So each update is written here before it is
+queued for handling, marked done after, and whatever is not done is handled again on start
+(handling is idempotent: tickets are keyed by chat and message).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from bot.ports import Clock, UnitOfWorkFactory
+
+logger = logging.getLogger(__name__)
+KEEP_DONE = timedelta(days=1)
+PRUNE_EVERY = 1000
+REPLAY_LIMIT = 10_000
+
+
+class Inbox:
+    """Keep, mark done, replay."""
+
+    def __init__(self, uows: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uows = uows
+        self._clock = clock
+        self._handled = 0
+
+    async def keep_many(self, updates: list[tuple[int, dict[str, Any]]]) -> set[int]:
+        """Write a fetched batch down (before Telegram is told it arrived), in one
+        transaction; returns the ids that are new (the others were sent again)."""
+        now = self._clock.now()
+        fresh: set[int] = set()
+        async with self._uows() as uow:
+            for update_id, payload in updates:
+                if await uow.inbox.keep(update_id, payload, now):
+                    fresh.add(update_id)
+            await uow.commit()
+        return fresh
+
+    async def done(self, update_id: int) -> None:
+        """The update was handled; now and then forget old handled ones."""
+        now = self._clock.now()
+        async with self._uows() as uow:
+            await uow.inbox.done(update_id, now)
+            self._handled += 1
+            if self._handled % PRUNE_EVERY == 0:
+                await uow.inbox.prune(now - KEEP_DONE)
+            await uow.commit()
+
+    async def undone(self) -> list[dict[str, Any]]:
+        """What was fetched but not handled when the bot stopped."""
+        async with self._uows() as uow:
+            payloads = await uow.inbox.undone(REPLAY_LIMIT)
+        if payloads:
+            logger.warning(
+                "%d update(s) were not handled when the bot stopped; handling them now",
+                len(payloads),
+            )
+        return payloads
