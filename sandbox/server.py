@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import logging
+import random
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +112,56 @@ def _reply_to(params: dict[str, Any]) -> tuple[int | None, bool]:
     return (int(value) if value is not None else None), lenient
 
 
+@dataclass
+class Faults:
+    """Trouble the sandbox can make on ``sendMessage``, for tests of the bot's sender: a 429
+    with ``retry_after``, a 502, or a stall longer than the client waits (the message is
+    then not delivered). Every message that is accepted is logged with its time, so a test
+    can check the limits the way Telegram counts them."""
+
+    flood: float = 0.0  # share of sends answered 429
+    bad_gateway: float = 0.0  # … answered 502
+    stall: float = 0.0  # … that hang for ``stall_seconds`` and fail
+    retry_after: int = 1
+    stall_seconds: float = 6.0
+    seed: int = 0
+    answered: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    async def maybe_fail(self) -> None:
+        """Raise (or stall) as the dice say; count what was done."""
+        roll = self._rng.random()
+        if roll < self.flood:
+            self.answered["429"] = self.answered.get("429", 0) + 1
+            raise FloodError(self.retry_after)
+        roll -= self.flood
+        if roll < self.bad_gateway:
+            self.answered["502"] = self.answered.get("502", 0) + 1
+            raise BotApiError(502, "Bad Gateway")
+        roll -= self.bad_gateway
+        if roll < self.stall:
+            self.answered["stall"] = self.answered.get("stall", 0) + 1
+            await asyncio.sleep(self.stall_seconds)
+            raise BotApiError(504, "Gateway Timeout")
+
+
+class FloodError(BotApiError):
+    """429 Too Many Requests, with Telegram's retry_after."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, f"Too Many Requests: retry after {retry_after}")
+        self.retry_after = retry_after
+
+
 class SandboxServer:
     """Routes for the Bot API (``/bot<token>/<method>``), the page API and the page itself."""
 
     def __init__(self, world: World, token: str = SANDBOX_TOKEN) -> None:
         self.world = world
         self.token = token
+        self.faults: Faults | None = None
 
     @classmethod
     def with_people(
@@ -171,6 +218,16 @@ class SandboxServer:
             if handler is None:
                 return _error(404, "Not Found: method not found")
             result = await handler(params)
+        except FloodError as exc:
+            return web.json_response(
+                {
+                    "ok": False,
+                    "error_code": 429,
+                    "description": exc.description,
+                    "parameters": {"retry_after": exc.retry_after},
+                },
+                status=429,
+            )
         except BotApiError as exc:
             logger.info("sandbox: %s refused: %s", method, exc.description)
             return _error(exc.code, exc.description)
@@ -195,6 +252,8 @@ class SandboxServer:
 
     async def _m_sendmessage(self, params: dict[str, Any]) -> Any:
         _require(params, "chat_id", "text")
+        if self.faults is not None:
+            await self.faults.maybe_fail()
         reply_to, lenient = _reply_to(params)
         return await self.world.bot_sends(
             chat_id=params["chat_id"],

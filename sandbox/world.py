@@ -70,6 +70,7 @@ class Message:
     edited: bool = False
     version: int = 0
     entities: list[dict[str, Any]] | None = None  # e.g. text mentions
+    at: float = field(default_factory=time.monotonic)  # when the sandbox got it (benchmarks)
 
 
 @dataclass
@@ -100,6 +101,7 @@ class World:
     # keys tickets by (chat, message id), so reused ids would look like redelivered updates.
     first_message_id: int = field(default_factory=lambda: int(time.time() * 1000) % 10**12)
     closed: bool = False
+    sent_log: list[tuple[float, int]] = field(default_factory=list)  # (monotonic, chat) per send
     _updates_changed: asyncio.Condition | None = None
     _page_changed: asyncio.Condition | None = None
 
@@ -299,6 +301,7 @@ class World:
             entities=entities or None,
         )
         self.messages[chat_id].append(message)
+        self.sent_log.append((time.monotonic(), chat_id))
         await self._notify(updates=False)
         return self.message_api(message)
 
