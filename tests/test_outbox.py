@@ -298,3 +298,18 @@ async def test_an_update_fetched_twice_is_kept_once_and_replayed_if_unhandled(
     other = {**payload, "message": {**payload["message"], "message_id": 6}}  # type: ignore[dict-item]
     assert await core.inbox.keep_many([(77, other)]) == {77}
     assert [p["message"]["message_id"] for p in await core.inbox.undone()] == [6]
+
+
+async def test_merged_emergencies_keep_their_warning(core: Core, clock: FakeClock) -> None:
+    limits = RateLimits(group_per_minute=2, chat_per_second=1, global_per_second=30)
+    telegram = wire(core, clock, limits)
+    for n in range(1, 7):
+        await post(core, f"{n % 3 + 1}号楼{n}单元水管爆了，水淹到楼道了", n)
+    await run(core, clock, 120)
+    group = telegram.texts(GROUP_G01)
+    assert group[0].startswith("🚨")  # the first goes on its own, as an emergency reply
+    merged = [t for t in group if t.startswith("🚨 已收到 ")]
+    assert merged
+    assert merged[0].endswith("已通知社区立即处置，请注意安全！")
+    numbers = {int(x) for t in group for x in re.findall(r"#(\d+)", t)}
+    assert numbers >= set(range(1, 7))  # every emergency acknowledged

@@ -35,7 +35,6 @@ MAX_STORED_TEXT = 4000
 # The message log keeps this many recent messages per community for what-if and review.
 KEEP_MESSAGES = 5000
 PRUNE_EVERY = 500
-URGENT_ACK = "urgent_ack"  # never merged with others: it says to stay safe
 
 
 @dataclass(frozen=True)
@@ -301,7 +300,7 @@ class IntakeService:
             if answer is not None:
                 reply = residents.with_answer(reply, answer.text)
                 buttons = (Button(residents.SETTLED_BUTTON, f"x:{ticket.id}"),)
-            kind = URGENT_ACK if ticket.urgent else outbox.ACK
+            kind = outbox.URGENT_ACK if ticket.urgent else outbox.ACK
             ack = Notice(message.chat_id, reply, message.message_id, buttons, ticket.id, kind)
             notices += await self._incidents.check(uow, ticket)
             # The answer and the pings are queued with the ticket: all of it or none of it.

@@ -14,7 +14,8 @@ a crash is sent again (at most one such message per chat, the one in flight).
   message is dropped with its reason. Refusals for good (bot blocked or kicked, chat not
   found) and malformed requests are dropped at once, logged with the reason.
 - **Coalescing**: when a group's queue is longer than what it may receive right now,
-  its pending acknowledgements go out as one ("已收到 12 条报修：#31 #32 …"); likewise three or
+  its pending acknowledgements go out as one ("已收到 12 条报修：#31 #32 …", with the safety
+  warning when one of them was an emergency); likewise three or
   more new-ticket pings waiting for one person become one list with 接单 buttons.
 
 Without the background loop (core tests, one-shot commands) :meth:`Sender.kick` delivers what
@@ -50,10 +51,11 @@ logger = logging.getLogger(__name__)
 
 ACK = "ack"  # a group acknowledgement of a new ticket (mergeable)
 ME_TOO_ACK = "me_too_ack"  # "已并入工单 #N" (mergeable with acks)
+URGENT_ACK = "urgent_ack"  # an emergency's acknowledgement (merged ones keep its warning)
 PING = "ping"  # a new ticket handed to someone (mergeable per person)
 MERGED_ACKS = "acks"
 MERGED_PINGS = "pings"
-_ACK_KINDS = (ACK, ME_TOO_ACK)
+_ACK_KINDS = (ACK, ME_TOO_ACK, URGENT_ACK)
 MIN_PINGS_TO_MERGE = 3
 MAX_MERGED = 60
 CONCURRENCY = 8  # chats sent to at the same time
@@ -296,7 +298,10 @@ async def _tickets(uow: UnitOfWork, messages: list[OutboxMessage]) -> list[Ticke
 
 def _merged_acks(chat_id: int, messages: list[OutboxMessage], tickets: list[Ticket]) -> Notice:
     categories: set[Category] = {t.category for t in tickets} or {Category.REPAIR}
-    text = residents.acknowledgements(len(messages), [t.id for t in tickets], categories)
+    urgent = any(m.notice.kind == URGENT_ACK for m in messages)
+    text = residents.acknowledgements(
+        len(messages), [t.id for t in tickets], categories, urgent=urgent
+    )
     return Notice(chat_id, text, kind=MERGED_ACKS)
 
 

@@ -1,7 +1,8 @@
 """The weekly note (晒单 / 回音壁) posted to every group on Monday morning.
 
-The week last posted is stored, so a restart neither skips a Monday nor posts twice; a bot
-that was down on Monday morning posts as soon as it is back that week.
+The week last posted is stored with the notes' place in the outbox, in one transaction, so a
+restart neither skips a Monday nor posts twice; a bot that was down on Monday morning posts as
+soon as it is back that week.
 """
 
 from __future__ import annotations
@@ -69,16 +70,20 @@ class WeeklyNotes:
         async with self._uows() as uow:
             if await uow.directory.get_meta(POSTED_KEY) == week:
                 return 0
-            # Claimed before sending: a crash mid-way loses some notes rather than doubling them.
-            await uow.directory.set_meta(POSTED_KEY, week)
-            await uow.commit()
         by_grid = await self._figures.week_by_grid(monday.date() - timedelta(days=1))
         notices = []
         for group in self._directory.current.groups:
             figures = by_grid.get(group.grid_id)
             if figures is not None and figures.received:
                 notices.append(Notice(group.chat_id, note_for(figures), kind="weekly_note"))
-        await self._tickets.send(notices)
+        async with self._uows() as uow:
+            if await uow.directory.get_meta(POSTED_KEY) == week:
+                return 0  # another pass got there meanwhile
+            # The week is marked and its notes queued in one transaction: once, exactly.
+            await uow.directory.set_meta(POSTED_KEY, week)
+            await uow.outbox.add(notices, now)
+            await uow.commit()
+        await self._tickets.kick()
         logger.info("weekly notes for %s posted to %d groups", week, len(notices))
         return len(notices)
 

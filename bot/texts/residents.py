@@ -66,14 +66,17 @@ def acknowledgement(
 MERGED_KIND = {Category.REPAIR: "报修", Category.DISPUTE: "纠纷", Category.SERVICE: "服务诉求"}
 
 
-def acknowledgements(count: int, ticket_ids: list[int], categories: set[Category]) -> str:
+def acknowledgements(
+    count: int, ticket_ids: list[int], categories: set[Category], *, urgent: bool = False
+) -> str:
     """Many acknowledgements in one message, when a group's queue outgrows its allowance
     (a burst): every resident still sees their number within minutes."""
     kind = MERGED_KIND[next(iter(categories))] if len(categories) == 1 else "诉求"
     numbers = " ".join(f"#{t}" for t in ticket_ids)
-    return (
+    text = (
         f"已收到 {count} 条{kind}：{numbers}，网格员正在处理，无需重复发送，进展会在群里告诉大家。"
     )
+    return f"🚨 {text}已通知社区立即处置，请注意安全！" if urgent else text
 
 
 def incident_notice(building: str, topic: str, category: Category) -> str:
