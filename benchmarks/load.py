@@ -73,13 +73,7 @@ HIGH_LIMITS = {
 
 async def serve() -> tuple[SandboxServer, web.AppRunner, str]:
     directory = load_community_file(DEMO_COMMUNITY_FILE).directory
-    server = SandboxServer.with_people(
-        groups=[(g.chat_id, g.name) for g in directory.groups],
-        staff=[(m.telegram_id, m.name, m.role.value) for m in directory.staff],
-        token=TOKEN,
-    )
-    for member in directory.staff:
-        server.world.open_private(member.telegram_id)
+    server = SandboxServer.for_directory(directory, TOKEN, staff_started=True)
     for user_id in RESIDENTS:
         server.world.add_user(User(id=user_id, first_name=f"居民{user_id % 1000}"))
     app = web.Application()

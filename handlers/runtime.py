@@ -139,16 +139,9 @@ class Runtime:
 
     @staticmethod
     def _sandbox(core: Core) -> SandboxServer:
-        directory = core.directory.current
-        sandbox = SandboxServer.with_people(
-            groups=[(g.chat_id, g.name) for g in directory.groups],
-            staff=[(m.telegram_id, m.name, m.role.value) for m in directory.staff],
-        )
         # The demo's staff have "started" the bot already, so pings reach them from the
         # first ticket; a real deployment needs each person to send /start once.
-        for member in directory.staff:
-            sandbox.world.open_private(member.telegram_id)
-        return sandbox
+        return SandboxServer.for_directory(core.directory.current, staff_started=True)
 
     async def _start_web(
         self, core: Core, sandbox: SandboxServer | None

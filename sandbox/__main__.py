@@ -33,10 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    server = SandboxServer.with_people(
-        groups=[(g.chat_id, g.name) for g in directory.groups],
-        staff=[(m.telegram_id, m.name, m.role.value) for m in directory.staff],
-    )
+    server = SandboxServer.for_directory(directory)
     app = web.Application(client_max_size=1024 * 1024)
     server.add_routes(app)
     print(

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
+from bot.directory import Directory
 from sandbox.world import BotApiError, User, World
 
 logger = logging.getLogger(__name__)
@@ -190,6 +191,22 @@ class SandboxServer:
                 User(id=user_id, first_name=name, kind="staff", label=ROLE_LABELS.get(role, role))
             )
         return cls(world, token)
+
+    @classmethod
+    def for_directory(
+        cls, directory: Directory, token: str = SANDBOX_TOKEN, *, staff_started: bool = False
+    ) -> SandboxServer:
+        """A sandbox with the groups and staff of a community file. ``staff_started``: as if
+        every staff member had pressed Start already, so private pings reach them at once."""
+        server = cls.with_people(
+            groups=[(g.chat_id, g.name) for g in directory.groups],
+            staff=[(m.telegram_id, m.name, m.role.value) for m in directory.staff],
+            token=token,
+        )
+        if staff_started:
+            for member in directory.staff:
+                server.world.open_private(member.telegram_id)
+        return server
 
     def add_routes(self, app: web.Application) -> None:
         """Attach the sandbox to an aiohttp application."""

@@ -93,12 +93,7 @@ async def test_same_flow_with_a_token_over_any_bot_api_server(
     demo_file: CommunityFile, tmp_path: Path
 ) -> None:
     """TELEGRAM_BOT_TOKEN + TELEGRAM_API_BASE_URL: the bot polls that server, no sandbox."""
-    directory = demo_file.directory
-    server = SandboxServer.with_people(
-        groups=[(g.chat_id, g.name) for g in directory.groups],
-        staff=[(m.telegram_id, m.name, m.role.value) for m in directory.staff],
-        token="123:ABC",
-    )
+    server = SandboxServer.for_directory(demo_file.directory, "123:ABC")
     app = web.Application()
     server.add_routes(app)
     runner = web.AppRunner(app)

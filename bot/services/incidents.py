@@ -27,7 +27,7 @@ from bot.domain import (
     TicketNotFound,
 )
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
-from bot.services import metoo, privacy
+from bot.services import metoo
 from bot.services.tickets import Actor, TicketService
 from bot.texts import residents, staff
 
@@ -132,11 +132,7 @@ class IncidentService:
         ]
         groups: list[int] = []
         for ticket in tickets:
-            chat = ticket.chat_id if privacy.is_group(ticket.chat_id) else None
-            if chat is None:
-                chat = next(
-                    (g.chat_id for g in self.directory.groups if g.grid_id == ticket.grid_id), None
-                )
+            chat = self._tickets.public_chat(ticket)
             if chat is not None and chat not in groups:
                 groups.append(chat)
         said = residents.incident_notice(incident.building, incident.topic, incident.category)

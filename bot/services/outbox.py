@@ -88,8 +88,6 @@ class Sender:
         self.inline = True  # no loop running: kick() sends at once (see the module's notes)
         self._flushing = False
         self._inflight: dict[int, asyncio.Task[int]] = {}
-        self.sent_count = 0
-        self.on_result: Callable[[str], None] | None = None  # outcome name: for metrics
 
     # -- running ---------------------------------------------------------------------------
 
@@ -237,18 +235,13 @@ class Sender:
                     reason or "no reason",
                 )
             await uow.commit()
-        if self.on_result is not None:
-            self.on_result(outcome.value)
         final = outcome != Delivery.FAILED or now - message.created_at >= GIVE_UP_AFTER
         if final and self.after_delivery is not None:
             try:
                 await self.after_delivery(notice, outcome)
             except Exception:
                 logger.exception("after delivery of outbox %d failed", message.id)
-        if outcome == Delivery.SENT:
-            self.sent_count += 1
-            return 1
-        return 0
+        return 1 if outcome == Delivery.SENT else 0
 
     # -- coalescing ------------------------------------------------------------------------
 

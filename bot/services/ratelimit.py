@@ -64,7 +64,7 @@ class RateLimits:
     global_per_second: int = 30
     _chats: dict[int, SlidingWindow] = field(default_factory=dict)
     _blocked: dict[int, float] = field(default_factory=dict)  # chat -> until (429 retry_after)
-    _global: SlidingWindow | None = None
+    _global: SlidingWindow = field(init=False)
 
     def __post_init__(self) -> None:
         self._global = SlidingWindow(self.global_per_second, 1.0 * MARGIN)
@@ -87,13 +87,11 @@ class RateLimits:
 
     def wait(self, chat_id: int, now: float) -> float:
         """Seconds until one message may go to this chat under every limit."""
-        assert self._global is not None
         blocked = max(0.0, self._blocked.get(chat_id, 0.0) - now)
         return max(blocked, self._window(chat_id).wait(now), self._global.wait(now))
 
     def record(self, chat_id: int, now: float) -> None:
         """A message to this chat is being sent now."""
-        assert self._global is not None
         self._window(chat_id).record(now)
         self._global.record(now)
 

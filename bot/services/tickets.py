@@ -912,7 +912,7 @@ class TicketService:
             ticket = await uow.tickets.get(notice.ticket_id) if notice.ticket_id else None
         fallbacks: list[Notice] = []
         if ticket is not None and notice.kind == ASSIGNMENT:
-            group = self._public_chat(ticket)
+            group = self.public_chat(ticket)
             if group is not None:
                 text = staff.unreachable_in_group(member.name, ticket)
                 fallbacks.append(
@@ -938,7 +938,7 @@ class TicketService:
             ]
         return fallbacks
 
-    def _public_chat(self, ticket: Ticket) -> int | None:
+    def public_chat(self, ticket: Ticket) -> int | None:
         """Where a mention about this ticket may go: its group, or for a private report the
         first group of its grid (the mention then says nothing about the report itself)."""
         if privacy.is_group(ticket.chat_id):

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import re
 
-from telegram import Update
+from telegram import Message, Update, User
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
@@ -32,15 +32,18 @@ async def on_group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     if await _reply_about_ticket(update, context, text):
         return
     # The reply and the staff pings are queued with the ticket; the sender delivers them.
-    await core(context).intake.receive_group_message(
-        IncomingMessage(
-            chat_id=message.chat_id,
-            message_id=message.message_id,
-            sender_id=user.id,
-            sender_name=user.full_name,
-            text=text,
-            sent_at=message.date,
-        )
+    await core(context).intake.receive_group_message(_incoming(message, user, text))
+
+
+def _incoming(message: Message, user: User, text: str) -> IncomingMessage:
+    """What the core needs of a resident's Telegram message (an edit dated by its edit)."""
+    return IncomingMessage(
+        chat_id=message.chat_id,
+        message_id=message.message_id,
+        sender_id=user.id,
+        sender_name=user.full_name,
+        text=text,
+        sent_at=message.edit_date or message.date,
     )
 
 
@@ -54,16 +57,7 @@ async def on_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     text = message.text or message.caption or ""
     if not text.strip():
         return
-    await core(context).intake.receive_edit(
-        IncomingMessage(
-            chat_id=message.chat_id,
-            message_id=message.message_id,
-            sender_id=user.id,
-            sender_name=user.full_name,
-            text=text,
-            sent_at=message.edit_date or message.date,
-        )
-    )
+    await core(context).intake.receive_edit(_incoming(message, user, text))
 
 
 async def _reply_about_ticket(
@@ -190,15 +184,7 @@ async def on_private_message(update: Update, context: ContextTypes.DEFAULT_TYPE)
         await message.reply_text(texts.ASK_HOME_FIRST)
         await _ask_home(update, context, community=home.community_id or "")
         return
-    incoming = IncomingMessage(
-        chat_id=message.chat_id,
-        message_id=message.message_id,
-        sender_id=user.id,
-        sender_name=user.full_name,
-        text=text,
-        sent_at=message.date,
-    )
-    await _private_report(context, incoming, home)
+    await _private_report(context, _incoming(message, user, text), home)
 
 
 async def _private_report(

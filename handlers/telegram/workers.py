@@ -206,30 +206,29 @@ async def on_follow_up(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await _command(update, context, "follow_up")
 
 
-async def on_reassign(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/reassign N: choose someone of the grid or community to pass the ticket to (转派)."""
+async def _choice_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, action: str, command: str
+) -> None:
+    """A command answered with buttons to choose from (转派, 分类有误)."""
     message = update.effective_message
     if message is None:
         return
     ticket_id = _ticket_number(list(context.args or []))
     if ticket_id is None:
-        await message.reply_text("请写明工单号，例如：/reassign 12")
+        await message.reply_text(f"请写明工单号，例如：/{command} 12")
         return
-    text, buttons = await _ask(update, context, "reassign", ticket_id)
+    text, buttons = await _ask(update, context, action, ticket_id)
     await message.reply_text(text, reply_markup=keyboard(buttons))
+
+
+async def on_reassign(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/reassign N: choose someone of the grid or community to pass the ticket to (转派)."""
+    await _choice_command(update, context, "reassign", "reassign")
 
 
 async def on_relabel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/relabel N: say what the message really was (分类有误): another category or none."""
-    message = update.effective_message
-    if message is None:
-        return
-    ticket_id = _ticket_number(list(context.args or []))
-    if ticket_id is None:
-        await message.reply_text("请写明工单号，例如：/relabel 12")
-        return
-    text, buttons = await _ask(update, context, "relabel", ticket_id)
-    await message.reply_text(text, reply_markup=keyboard(buttons))
+    await _choice_command(update, context, "relabel", "relabel")
 
 
 async def on_staff_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
