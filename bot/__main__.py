@@ -12,19 +12,8 @@ import logging
 import sys
 
 from bot.config import ConfigError
+from bot.logs import configure as configure_logging
 from bot.settings import SettingsError, load_settings
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S",
-    )
-    # Every long poll is an HTTP request; at INFO these would drown the bot's own lines.
-    for noisy in ("httpx", "httpcore", "aiohttp.access", "alembic.runtime.plugins"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
 
 USAGE = """usage: python -m bot                      run the bot
        python -m bot set-password ADMIN_ID   set an admin's web admin password
@@ -97,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    _configure_logging(settings.LOG_LEVEL)
+    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
     from handlers.runtime import StartupError, run  # noqa: PLC0415 - keeps the core import-light
 
     try:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.config import CommunityFile
 from bot.directory import DirectoryHolder
+from bot.metrics import Metrics
 from bot.ports import Clock, Notifier, UnitOfWorkFactory
 from bot.services.admins import AdminAuth
 from bot.services.answers import AnswerBook
@@ -44,6 +45,7 @@ class Core:
     figures: FigureService
     weekly: WeeklyNotes
     auth: AdminAuth
+    metrics: Metrics
 
 
 async def build_core(
@@ -59,12 +61,13 @@ async def build_core(
     """
     report: SeedReport = await seed_from_file(uows, file, clock)
     directory = DirectoryHolder(report.directory)
-    rules = RuleBook(uows)
+    metrics = Metrics()
+    rules = RuleBook(uows, metrics)
     await rules.reload([c.id for c in report.directory.communities])
     tickets = TicketService(uows, directory, clock)
-    scheduler = DeadlineScheduler(uows, tickets, clock)
+    scheduler = DeadlineScheduler(uows, tickets, clock, metrics=metrics)
     tickets.wake = scheduler.wake
-    sender = Sender(uows, clock, limits, notifier)
+    sender = Sender(uows, clock, limits, notifier, metrics=metrics)
     sender.after_delivery = tickets.after_delivery
     tickets.kick = sender.kick
     answers = AnswerBook(uows, directory, clock)
@@ -76,7 +79,14 @@ async def build_core(
         directory=directory,
         rules=rules,
         intake=IntakeService(
-            uows, rules, directory, clock, tickets, answers=answers, incidents=incidents
+            uows,
+            rules,
+            directory,
+            clock,
+            tickets,
+            answers=answers,
+            incidents=incidents,
+            metrics=metrics,
         ),
         tickets=tickets,
         scheduler=scheduler,
@@ -89,4 +99,5 @@ async def build_core(
         figures=figures,
         weekly=WeeklyNotes(uows, directory, clock, figures, tickets),
         auth=AdminAuth(uows, directory, clock),
+        metrics=metrics,
     )

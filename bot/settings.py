@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     WEB_HOST: str = "127.0.0.1"
     WEB_PORT: int = Field(default=8080, ge=0, le=65535)
     LOG_LEVEL: str = "INFO"
+    # "text" (one readable line) or "json" (one object per line, for a log collector).
+    LOG_FORMAT: str = "text"
     # Mark the web admin's cookies Secure (only sent over HTTPS). Set it when a reverse proxy
     # terminates TLS in front of the bot; requests that arrive over HTTPS get it anyway.
     WEB_SECURE_COOKIES: bool = False
@@ -77,6 +79,13 @@ class Settings(BaseSettings):
         if value.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
         return value.upper()
+
+    @field_validator("LOG_FORMAT")
+    @classmethod
+    def _check_log_format(cls, value: str) -> str:
+        if value.lower() not in {"text", "json"}:
+            raise ValueError("expected text or json")
+        return value.lower()
 
     @property
     def sandbox(self) -> bool:

@@ -31,6 +31,7 @@ from handlers import web as admin_web
 from handlers.telegram.deps import CORE_KEY
 from handlers.telegram.inbox import InboxApplication, KeepingBot, KeepingQueue
 from handlers.telegram.notifier import TelegramNotifier
+from handlers.web import ops
 from sandbox.server import SANDBOX_TOKEN, SandboxServer
 from storage.db import create_engine, migrate, session_factory
 from storage.uow import SqlUnitOfWorkFactory
@@ -152,6 +153,7 @@ class Runtime:
         if sandbox is not None:
             sandbox.add_routes(app)
         admin_web.add_routes(app, core, secure_cookies=settings.WEB_SECURE_COOKIES)
+        ops.add_routes(app, core)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.WEB_HOST, settings.WEB_PORT)
@@ -195,6 +197,7 @@ class Runtime:
         application = builder.build()
         assert isinstance(application, InboxApplication)
         application.inbox = core.inbox
+        application.metrics = core.metrics
         application.bot_data[CORE_KEY] = core
         telegram_handlers.register(application)
         try:

@@ -40,6 +40,9 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         "WEB_HOST",
         "WEB_PORT",
         "LOG_LEVEL",
+        "LOG_FORMAT",
+        "WEBHOOK_URL",
+        "WEBHOOK_SECRET",
     ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)

@@ -31,6 +31,11 @@ class BackgroundLoop:
         """True once :meth:`stop` was called: the loop should return at the next chance."""
         return self._stopping.is_set()
 
+    @property
+    def running(self) -> bool:
+        """True while the task is alive (False before start, after stop, or if it died)."""
+        return self._task is not None and not self._task.done()
+
     def start(self, body: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Run ``body`` as the task (once; a second call does nothing while it runs)."""
         if self._task is None:

@@ -21,6 +21,7 @@ from bot.domain import (
     TicketStatus,
     Tier,
 )
+from bot.metrics import Metrics
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services import metoo, outbox, routing
 from bot.services.answers import AnswerBook
@@ -92,6 +93,7 @@ class IntakeService:
         *,
         answers: AnswerBook,
         incidents: IncidentService,
+        metrics: Metrics | None = None,
     ) -> None:
         self._uows = uows
         self._rules = rules
@@ -100,6 +102,7 @@ class IntakeService:
         self._tickets = tickets
         self._answers = answers
         self._incidents = incidents
+        self._metrics = metrics
         self._logged = 0
 
     async def receive_group_message(self, message: IncomingMessage) -> IntakeResult:
@@ -308,6 +311,8 @@ class IntakeService:
             await uow.commit()
         self._tickets.wake()
         await self._tickets.kick()
+        if self._metrics is not None:
+            self._metrics.ticket_opened(category.value)
         logger.info(
             "ticket #%d opened: %s in %s, assignee %s (%s)",
             ticket.id,
@@ -315,6 +320,7 @@ class IntakeService:
             grid.community_id,
             ticket.assignee_id,
             where.reason,
+            extra={"ticket": ticket.id},
         )
         return IntakeResult(Outcome.OPENED, ticket, reply, tuple(notices), buttons)
 
@@ -341,5 +347,11 @@ class IntakeService:
         await uow.outbox.add([ack, *notices], now)
         await uow.commit()
         await self._tickets.kick()
-        logger.info("message %s/%s joined #%d", message.chat_id, message.message_id, ticket.id)
+        logger.info(
+            "message %s/%s joined #%d",
+            message.chat_id,
+            message.message_id,
+            ticket.id,
+            extra={"ticket": ticket.id},
+        )
         return IntakeResult(Outcome.ME_TOO, ticket, reply, tuple(notices))

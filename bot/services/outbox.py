@@ -42,6 +42,8 @@ from bot.domain import (
     OutboxMessage,
     Ticket,
 )
+from bot.logs import about_ticket
+from bot.metrics import Metrics
 from bot.ports import Clock, Notifier, UnitOfWork, UnitOfWorkFactory
 from bot.services.background import BackgroundLoop
 from bot.services.ratelimit import RateLimits, is_group
@@ -76,7 +78,9 @@ class Sender:
         clock: Clock,
         limits: RateLimits | None = None,
         notifier: Notifier | None = None,
+        *,
         monotonic: Callable[[], float] = time.monotonic,
+        metrics: Metrics | None = None,
     ) -> None:
         self._uows = uows
         self._clock = clock
@@ -84,6 +88,7 @@ class Sender:
         self.notifier = notifier
         self.after_delivery: AfterDelivery | None = None
         self._monotonic = monotonic
+        self._metrics = metrics
         self._loop = BackgroundLoop("outbox-sender")
         self.inline = True  # no loop running: kick() sends at once (see the module's notes)
         self._flushing = False
@@ -99,6 +104,11 @@ class Sender:
         if count:
             logger.warning("%d message(s) were being sent when the bot stopped; resending", count)
         return count
+
+    @property
+    def running(self) -> bool:
+        """True while the background loop is alive."""
+        return self._loop.running
 
     def start(self) -> None:
         """Run the sending loop in the background."""
@@ -194,6 +204,10 @@ class Sender:
             await uow.commit()
 
     async def _send(self, message: OutboxMessage) -> int:
+        with about_ticket(message.notice.ticket_id):
+            return await self._send_one(message)
+
+    async def _send_one(self, message: OutboxMessage) -> int:
         notice = message.notice
         assert self.notifier is not None
         try:
@@ -203,6 +217,8 @@ class Sender:
             result = DeliveryResult(Delivery.FAILED, reason=f"{type(exc).__name__}: {exc}")
         now = self._clock.now()
         outcome = result.outcome
+        if self._metrics is not None:
+            self._metrics.sent(outcome.value)
         async with self._uows() as uow:
             if outcome == Delivery.SENT:
                 await uow.outbox.sent(message.id, now)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 import nlp
+from bot.metrics import Metrics
 from bot.ports import UnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -21,8 +23,9 @@ class RuleBook:
     being classified never sees a half-applied change.
     """
 
-    def __init__(self, uows: UnitOfWorkFactory) -> None:
+    def __init__(self, uows: UnitOfWorkFactory, metrics: Metrics | None = None) -> None:
         self._uows = uows
+        self._metrics = metrics
         self._rules: dict[str, nlp.Rules] = {}
         self._version = 0
 
@@ -44,6 +47,11 @@ class RuleBook:
     async def classify(self, community_id: str, text: str) -> nlp.Classification:
         """Classify a message with the community's rules, off the loop when it is long."""
         rules = self.rules_for(community_id)
+        started = time.perf_counter()
         if len(text) > OFFLOAD_CHARS:
-            return await asyncio.to_thread(nlp.classify, text, rules)
-        return nlp.classify(text, rules)
+            result = await asyncio.to_thread(nlp.classify, text, rules)
+        else:
+            result = nlp.classify(text, rules)
+        if self._metrics is not None:
+            self._metrics.classified(time.perf_counter() - started)
+        return result

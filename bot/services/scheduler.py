@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.metrics import Metrics
 from bot.ports import Clock, UnitOfWorkFactory
 from bot.services.background import BackgroundLoop
 from bot.services.tickets import TicketService
@@ -32,12 +33,14 @@ class DeadlineScheduler:
         tickets: TicketService,
         clock: Clock,
         on_fired: Callable[[datetime, datetime, str], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._uows = uows
         self._tickets = tickets
         self._clock = clock
         self._loop = BackgroundLoop("deadline-scheduler")
         self.on_fired = on_fired  # (due, fired, outcome): for lateness figures
+        self._metrics = metrics
 
     def wake(self) -> None:
         """Something was scheduled: re-read the earliest deadline."""
@@ -63,12 +66,20 @@ class DeadlineScheduler:
                 try:
                     outcome = await self._tickets.fire(timer)
                 except Exception:  # one bad ticket must not stop every other deadline
-                    logger.exception("timer %d of ticket #%d failed", timer.id, timer.ticket_id)
+                    logger.exception(
+                        "timer %d of ticket #%d failed",
+                        timer.id,
+                        timer.ticket_id,
+                        extra={"ticket": timer.ticket_id},
+                    )
                     outcome = "failed"
                     await self._give_up(timer.id, outcome)
                 handled += 1
+                fired_at = self._clock.now()
                 if self.on_fired is not None:
-                    self.on_fired(timer.due_at, self._clock.now(), outcome)
+                    self.on_fired(timer.due_at, fired_at, outcome)
+                if self._metrics is not None:
+                    self._metrics.fired(timer.kind, timer.stage, outcome, timer.due_at, fired_at)
                 logger.debug(
                     "timer %s/%s of ticket #%d: %s",
                     timer.kind,
@@ -102,6 +113,11 @@ class DeadlineScheduler:
             if due is not None:
                 delay = max(0.0, (due - self._clock.now()).total_seconds())
             await self._loop.pause(delay)
+
+    @property
+    def running(self) -> bool:
+        """True while the background loop is alive."""
+        return self._loop.running
 
     def start(self) -> None:
         """Run the loop as a background task."""

@@ -39,6 +39,7 @@ from bot.domain import (
     Tier,
     Timer,
 )
+from bot.logs import about_ticket
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services import outbox, privacy, routing, sla
 from bot.texts import residents, staff
@@ -858,25 +859,31 @@ class TicketService:
     # -- the machinery -------------------------------------------------------------------
 
     async def _run(self, ticket_id: int, step: Step) -> Ticket:
-        for attempt in range(ATTEMPTS):
-            try:
-                async with self._uows() as uow:
-                    ticket = await uow.tickets.get(ticket_id)
-                    if ticket is None:
-                        raise TicketNotFound(f"ticket #{ticket_id} not found")
-                    now = self._clock.now()
-                    ticket, notices = await step(uow, ticket, now)
-                    # Queued with the change: committed together, or not at all.
-                    await uow.outbox.add(notices, now)
-                    await uow.commit()
-            except StaleTicket:
-                logger.info("ticket #%d changed meanwhile; retry %d", ticket_id, attempt + 1)
-                continue
-            self.wake()
-            if notices:
-                await self.kick()
-            return ticket
-        raise StaleTicket(f"ticket #{ticket_id} kept changing; gave up after {ATTEMPTS} tries")
+        with about_ticket(ticket_id):  # every log line below names the ticket
+            for attempt in range(ATTEMPTS):
+                try:
+                    async with self._uows() as uow:
+                        ticket = await uow.tickets.get(ticket_id)
+                        if ticket is None:
+                            raise TicketNotFound(f"ticket #{ticket_id} not found")
+                        now = self._clock.now()
+                        before = ticket.status
+                        ticket, notices = await step(uow, ticket, now)
+                        # Queued with the change: committed together, or not at all.
+                        await uow.outbox.add(notices, now)
+                        await uow.commit()
+                except StaleTicket:
+                    logger.info("ticket #%d changed meanwhile; retry %d", ticket_id, attempt + 1)
+                    continue
+                if ticket.status != before:
+                    logger.info(
+                        "ticket #%d: %s -> %s", ticket_id, before.value, ticket.status.value
+                    )
+                self.wake()
+                if notices:
+                    await self.kick()
+                return ticket
+            raise StaleTicket(f"ticket #{ticket_id} kept changing; gave up after {ATTEMPTS} tries")
 
     async def send(self, notices: list[Notice]) -> None:
         """Queue notices that no ticket change carries (weekly notes, replies, fallbacks)."""

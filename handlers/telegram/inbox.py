@@ -18,6 +18,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, ExtBot
 
+from bot.metrics import Metrics
 from bot.services.inbox import Inbox
 
 logger = logging.getLogger(__name__)
@@ -74,11 +75,24 @@ class InboxApplication(Application):
     """An application that marks each update done in the inbox after handling it."""
 
     inbox: Inbox | None = None
+    metrics: Metrics | None = None
 
     async def process_update(self, update: object) -> None:
+        if isinstance(update, Update) and self.metrics is not None:
+            self.metrics.message_in(_kind(update))
         await super().process_update(update)
         if isinstance(update, Update) and self.inbox is not None:
             try:
                 await self.inbox.done(update.update_id)
             except Exception:
                 logger.exception("could not mark update %s handled", update.update_id)
+
+
+def _kind(update: Update) -> str:
+    if update.callback_query is not None:
+        return "button"
+    if update.edited_message is not None:
+        return "edit"
+    if update.message is not None:
+        return "private" if update.message.chat.type == "private" else "group"
+    return "other"
