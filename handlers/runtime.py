@@ -12,6 +12,7 @@ import signal
 from dataclasses import dataclass
 
 from aiohttp import web
+from pydantic import SecretStr
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Update
@@ -31,6 +32,7 @@ from handlers import web as admin_web
 from handlers.telegram.deps import CORE_KEY
 from handlers.telegram.inbox import InboxApplication, KeepingBot, KeepingQueue
 from handlers.telegram.notifier import TelegramNotifier
+from handlers.telegram.webhook import WebhookEndpoint
 from handlers.web import ops
 from sandbox.server import SANDBOX_TOKEN, SandboxServer
 from storage.db import create_engine, migrate, session_factory
@@ -111,10 +113,13 @@ class Runtime:
         # so no resident's message waits for it.
         await asyncio.to_thread(nlp.warm_up)
         sandbox = self._sandbox(core) if self.settings.sandbox else None
+        webhook = None
+        if self.settings.WEBHOOK_SECRET is not None:
+            webhook = WebhookEndpoint(self.settings.WEBHOOK_SECRET.get_secret_value(), core.inbox)
         web_runner, web_url = None, None
         try:
-            web_runner, web_url = await self._start_web(core, sandbox)
-            application = await self._start_telegram(core, web_url if sandbox else None)
+            web_runner, web_url = await self._start_web(core, sandbox, webhook)
+            application = await self._start_telegram(core, web_url if sandbox else None, webhook)
         except BaseException:
             await self._cleanup(engine, web_runner)
             raise
@@ -133,8 +138,9 @@ class Runtime:
             )
         else:
             logger.info(
-                "bot @%s is polling %s",
+                "bot @%s is %s %s",
                 application.bot.username,
+                "fed by a webhook from" if webhook else "polling",
                 self.settings.TELEGRAM_API_BASE_URL or "Telegram",
             )
 
@@ -145,11 +151,14 @@ class Runtime:
         return SandboxServer.for_directory(core.directory.current, staff_started=True)
 
     async def _start_web(
-        self, core: Core, sandbox: SandboxServer | None
+        self, core: Core, sandbox: SandboxServer | None, webhook: WebhookEndpoint | None
     ) -> tuple[web.AppRunner, str]:
-        """The web admin under /admin and, without a token, the sandbox at /."""
+        """The web admin under /admin, /healthz and /metrics, the webhook when one is set,
+        and, without a token, the sandbox at /."""
         settings = self.settings
         app = web.Application(client_max_size=1024 * 1024)
+        if webhook is not None and settings.webhook_path is not None:
+            app.router.add_post(settings.webhook_path, webhook.handle)
         if sandbox is not None:
             sandbox.add_routes(app)
         admin_web.add_routes(app, core, secure_cookies=settings.WEB_SECURE_COOKIES)
@@ -168,7 +177,9 @@ class Runtime:
         port = runner.addresses[0][1]
         return runner, f"http://{_connect_host(settings.WEB_HOST)}:{port}/"
 
-    async def _start_telegram(self, core: Core, sandbox_url: str | None) -> Application:
+    async def _start_telegram(
+        self, core: Core, sandbox_url: str | None, webhook: WebhookEndpoint | None
+    ) -> Application:
         settings = self.settings
         base_url: str | None
         if sandbox_url is not None:
@@ -217,11 +228,33 @@ class Runtime:
         await application.start()
         # Fetched before a crash but never handled: handled now, before anything new.
         await queue.replay(await core.inbox.undone(), application)
+        if webhook is not None:
+            assert settings.WEBHOOK_URL is not None
+            assert settings.WEBHOOK_SECRET is not None
+            webhook.application = application
+            await self._set_webhook(application, settings.WEBHOOK_URL, settings.WEBHOOK_SECRET)
+            return application
         assert application.updater is not None
         await application.updater.start_polling(
             poll_interval=0.0, timeout=10, allowed_updates=ALLOWED_UPDATES
         )
         return application
+
+    @staticmethod
+    async def _set_webhook(application: Application, url: str, secret: SecretStr) -> None:
+        """Tell Telegram where to post (every process of a deployment sets the same URL)."""
+        try:
+            await application.bot.set_webhook(
+                url,
+                secret_token=secret.get_secret_value(),
+                allowed_updates=ALLOWED_UPDATES,
+                max_connections=40,
+            )
+        except TelegramError as exc:
+            await application.stop()
+            await application.shutdown()
+            raise StartupError(f"setting WEBHOOK_URL: the Bot API refused it: {exc}") from None
+        logger.info("webhook set: Telegram posts updates to %s", url)
 
     async def _cleanup(self, engine: AsyncEngine, web_runner: web.AppRunner | None) -> None:
         if web_runner is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from bot.directory import Directory
@@ -156,6 +158,28 @@ class FloodError(BotApiError):
         self.retry_after = retry_after
 
 
+@dataclass
+class Webhook:
+    """Where the sandbox posts updates (set by ``setWebhook``), and what came back."""
+
+    url: str
+    secret: str | None
+    task: asyncio.Task[None] | None = None
+    answers: dict[int, int] = field(default_factory=dict)  # status -> count
+
+    async def post(self, http: aiohttp.ClientSession, update: dict[str, Any]) -> int:
+        """One attempt; the HTTP status, or 0 when the bot could not be reached."""
+        headers = {"X-Telegram-Bot-Api-Secret-Token": self.secret} if self.secret else {}
+        try:
+            async with http.post(self.url, json=update, headers=headers) as response:
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            logger.info("sandbox: webhook %s unreachable: %s", self.url, exc)
+            status = 0
+        self.answers[status] = self.answers.get(status, 0) + 1
+        return status
+
+
 class SandboxServer:
     """Routes for the Bot API (``/bot<token>/<method>``), the page API and the page itself."""
 
@@ -163,6 +187,7 @@ class SandboxServer:
         self.world = world
         self.token = token
         self.faults: Faults | None = None
+        self.webhook: Webhook | None = None
 
     @classmethod
     def with_people(
@@ -221,6 +246,7 @@ class SandboxServer:
 
     async def _on_shutdown(self, app: web.Application) -> None:
         await self.world.close()
+        await self._stop_webhook()
 
     # -- Bot API --------------------------------------------------------------------------
 
@@ -261,6 +287,12 @@ class SandboxServer:
         }
 
     async def _m_getupdates(self, params: dict[str, Any]) -> Any:
+        if self.webhook is not None:
+            raise BotApiError(
+                409,
+                "Conflict: can't use getUpdates method while webhook is active;"
+                " use deleteWebhook to delete the webhook first",
+            )
         return await self.world.get_updates(
             offset=int(params.get("offset", 0)),
             limit=int(params.get("limit", 100)),
@@ -308,15 +340,57 @@ class SandboxServer:
 
     async def _m_getwebhookinfo(self, params: dict[str, Any]) -> Any:
         return {
-            "url": "",
+            "url": self.webhook.url if self.webhook else "",
             "has_custom_certificate": False,
             "pending_update_count": self.world.pending_updates(),
         }
 
+    async def _m_setwebhook(self, params: dict[str, Any]) -> Any:
+        _require(params, "url")
+        url, secret = str(params["url"]), params.get("secret_token")
+        if not url:  # Telegram: an empty URL removes the webhook
+            await self._stop_webhook()
+            return True
+        if not url.startswith(("http://", "https://")):
+            raise BotApiError(400, "Bad Request: bad webhook: invalid URL")
+        await self._stop_webhook()
+        self.webhook = Webhook(url, str(secret) if secret else None)
+        self.webhook.task = asyncio.create_task(self._push(self.webhook), name="sandbox-webhook")
+        return True
+
+    async def _m_deletewebhook(self, params: dict[str, Any]) -> Any:
+        await self._stop_webhook()
+        return True
+
+    async def _stop_webhook(self) -> None:
+        hook, self.webhook = self.webhook, None
+        if hook is not None and hook.task is not None:
+            hook.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hook.task
+
+    async def _push(self, hook: Webhook) -> None:
+        """Post each update to the webhook, in order, until it answers 200 (as Telegram
+        does, retrying with a growing pause); stop when the webhook is removed."""
+        offset = 0
+        timeout = aiohttp.ClientTimeout(total=30)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            while not self.world.closed:
+                updates = await self.world.get_updates(offset, 100, 10.0)
+                for update in updates:
+                    pause = 0.1
+                    while not self.world.closed:
+                        status = await hook.post(http, update)
+                        if status == 200:
+                            break
+                        await asyncio.sleep(pause)
+                        pause = min(pause * 2, 5.0)
+                    offset = update["update_id"] + 1
+
     async def _true(self, params: dict[str, Any]) -> Any:
         return True
 
-    _m_deletewebhook = _m_setwebhook = _m_sendchataction = _true
+    _m_sendchataction = _true
     _m_setmycommands = _m_deletemycommands = _m_close = _m_logout = _true
 
     async def _m_getmycommands(self, params: dict[str, Any]) -> Any:
