@@ -135,11 +135,11 @@ async def test_an_update_posted_twice_is_handled_once(
 
 
 def test_a_webhook_needs_a_secret_of_telegrams_alphabet() -> None:
-    with pytest.raises(SettingsError, match="^setting WEBHOOK_SECRET: required"):
+    with pytest.raises(SettingsError, match=r"^setting WEBHOOK_SECRET: required"):
         load_settings(WEBHOOK_URL="https://bot.example.org/tg")
-    with pytest.raises(SettingsError, match="^setting WEBHOOK_SECRET: expected"):
+    with pytest.raises(SettingsError, match=r"^setting WEBHOOK_SECRET: expected"):
         load_settings(WEBHOOK_URL="https://bot.example.org/tg", WEBHOOK_SECRET="has space")
-    with pytest.raises(SettingsError, match="^setting WEBHOOK_URL"):
+    with pytest.raises(SettingsError, match=r"^setting WEBHOOK_URL"):
         load_settings(WEBHOOK_URL="bot.example.org/tg", WEBHOOK_SECRET="abc")
     settings = load_settings(WEBHOOK_URL="https://bot.example.org/tg/in", WEBHOOK_SECRET="abc")
     assert settings.webhook_path == "/tg/in"
