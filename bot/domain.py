@@ -428,3 +428,21 @@ class Answer:
     topic: tuple[str, ...]
     text: str
     from_file: bool = False
+
+
+@dataclass(frozen=True)
+class TicketCounts:
+    """Tickets counted by the database for the figures: all of them (``level`` ``all``), or
+    those of one community, grid or assignee (``level`` ``community``, ``grid``, ``staff``;
+    ``key`` its id, ``None`` for tickets nobody holds).
+
+    ``counts`` keys: ``received`` (neither merged nor cancelled), ``merged``, ``cancelled``,
+    ``resolved``, ``urgent``, ``answered``, ``category:<c>``, ``rating:<r>`` (``unrated``
+    for resolved ones without a rating), and per 5321 stage key (``understand``, ``plan``,
+    ``reply``, ``resolve:<tier>``) ``due:<key>`` (met or overdue) and ``met:<key>`` (met in
+    time). See :class:`bot.services.figures.Figures`.
+    """
+
+    level: str
+    key: str | None
+    counts: dict[str, int]

@@ -17,7 +17,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 _CLASSIFY_BUCKETS = (0.0001, 0.0003, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 # A deadline is acted on within milliseconds; after downtime, minutes or hours late.
 _LATENESS_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 60.0, 300.0, 3600.0)
-_BREACH_OUTCOMES = ("breach", "breach at top")
+_BREACH_OUTCOMES = ("breach", "breach at top", "escalated")
 
 
 class Metrics:

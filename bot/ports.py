@@ -23,6 +23,7 @@ from bot.domain import (
     Presence,
     Report,
     Ticket,
+    TicketCounts,
     TicketEvent,
     Timer,
 )
@@ -222,16 +223,24 @@ class IncidentRepository(Protocol):
 class InboxRepository(Protocol):
     """Updates kept from the moment they are fetched until they are handled."""
 
-    async def keep(self, update_id: int, payload: dict[str, Any], at: datetime) -> bool:
-        """Keep an update as fetched; False if it is kept already."""
+    async def keep(
+        self, update_id: int, payload: dict[str, Any], at: datetime, owner: int | None = None
+    ) -> bool:
+        """Keep an update as fetched by process ``owner``; False if it is kept already."""
         ...
 
     async def done(self, update_id: int, at: datetime) -> None:
         """The update was handled."""
         ...
 
-    async def undone(self, limit: int) -> list[dict[str, Any]]:
-        """Updates kept but not handled, oldest first."""
+    async def undone_owners(self) -> set[int | None]:
+        """The processes that kept updates not yet handled."""
+        ...
+
+    async def take_over(
+        self, owners: set[int | None], owner: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Make the undone updates of these processes ``owner``'s; return them oldest first."""
         ...
 
     async def prune(self, before: datetime) -> int:
@@ -265,8 +274,8 @@ class OutboxRepository(Protocol):
         """How many messages wait or are being sent (in one chat, or in all)."""
         ...
 
-    async def sending(self, message_id: int) -> None:
-        """Mark a message as being sent now (a crash leaves it to be sent again)."""
+    async def sending(self, message_id: int) -> bool:
+        """Claim a pending message for sending now; False if it is no longer pending."""
         ...
 
     async def sent(self, message_id: int, at: datetime) -> None:
@@ -458,6 +467,23 @@ class AdminRepository(Protocol):
         ...
 
 
+class FigureRepository(Protocol):
+    """Tickets counted by the database for the figures."""
+
+    async def counts(
+        self, start: datetime, end: datetime, community_ids: list[str] | None, now: datetime
+    ) -> list[TicketCounts]:
+        """Tickets reported in [start, end), summed in all and per community, grid and
+        assignee."""
+        ...
+
+    async def received_by_hour(
+        self, start: datetime, end: datetime, community_ids: list[str] | None
+    ) -> list[tuple[datetime, str, int]]:
+        """Tickets received in [start, end) per UTC hour and category."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction's worth of repositories; nothing is saved without ``commit``."""
 
@@ -503,6 +529,9 @@ class UnitOfWork(Protocol):
 
     @property
     def incidents(self) -> IncidentRepository: ...
+
+    @property
+    def figures(self) -> FigureRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

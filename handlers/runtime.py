@@ -11,6 +11,7 @@ import logging
 import signal
 from dataclasses import dataclass
 
+import asyncpg
 from aiohttp import web
 from pydantic import SecretStr
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -24,6 +25,7 @@ import nlp
 from bot.clock import SystemClock
 from bot.config import load_community_file
 from bot.core import Core, build_core
+from bot.domain import DISTRICT
 from bot.ports import Clock
 from bot.services.ratelimit import RateLimits
 from bot.settings import Settings
@@ -35,6 +37,7 @@ from handlers.telegram.notifier import TelegramNotifier
 from handlers.telegram.webhook import WebhookEndpoint
 from handlers.web import ops
 from sandbox.server import SANDBOX_TOKEN, SandboxServer
+from storage.coordination import Coordination, PostgresCoordination, coordination_for
 from storage.db import create_engine, migrate, session_factory
 from storage.uow import SqlUnitOfWorkFactory
 
@@ -54,6 +57,7 @@ class _Parts:
     web_runner: web.AppRunner | None
     sandbox: SandboxServer | None
     web_url: str | None
+    coordination: Coordination
 
 
 def _file_url(base_url: str) -> str:
@@ -109,6 +113,12 @@ class Runtime:
             await engine.dispose()
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
             raise StartupError(f"setting DATABASE_URL: cannot use the database: {reason}") from None
+        coordination = self._coordinate(core)
+        try:
+            await coordination.start()
+        except (OSError, asyncpg.PostgresError) as exc:
+            await engine.dispose()
+            raise StartupError(f"setting DATABASE_URL: cannot coordinate: {exc}") from None
         # jieba's dictionaries take about a second to load: do it now, off the event loop,
         # so no resident's message waits for it.
         await asyncio.to_thread(nlp.warm_up)
@@ -119,16 +129,20 @@ class Runtime:
         web_runner, web_url = None, None
         try:
             web_runner, web_url = await self._start_web(core, sandbox, webhook)
-            application = await self._start_telegram(core, web_url if sandbox else None, webhook)
+            application = await self._start_telegram(
+                core, web_url if sandbox else None, webhook, coordination
+            )
         except BaseException:
+            await coordination.stop()
             await self._cleanup(engine, web_runner)
             raise
         core.sender.notifier = TelegramNotifier(application.bot)
-        await core.sender.resume()  # what a crash caught mid-send goes again
-        core.sender.start()  # and whatever was queued before the stop goes out now
+        # Whatever was queued before the stop goes out now (from the sending process; what a
+        # crash caught mid-send was made pending again when this process took that role).
+        core.sender.start()
         core.scheduler.start()  # acts at once on whatever fell due while the bot was down
         core.weekly.start()
-        self._parts = _Parts(engine, core, application, web_runner, sandbox, web_url)
+        self._parts = _Parts(engine, core, application, web_runner, sandbox, web_url, coordination)
         logger.info(
             "web admin at %sadmin/ (set a password: python -m bot set-password ID)", web_url
         )
@@ -143,6 +157,33 @@ class Runtime:
                 "fed by a webhook from" if webhook else "polling",
                 self.settings.TELEGRAM_API_BASE_URL or "Telegram",
             )
+
+    def _coordinate(self, core: Core) -> Coordination:
+        """Wire this process to the others on the same database (storage/coordination.py)."""
+        coordination = coordination_for(self.settings.DATABASE_URL)
+        core.inbox.owner = coordination.instance
+        core.inbox.gone = coordination.dead
+        core.sender.may_send = lambda: coordination.leading
+
+        async def lead() -> None:
+            await core.sender.resume()  # what the previous sender was sending goes again
+            core.sender.wake()
+
+        async def reload(scope: str) -> None:
+            known = [c.id for c in core.directory.current.communities]
+            await core.rules.reload(
+                known if scope in (DISTRICT, "") else [c for c in known if c == scope]
+            )
+
+        coordination.on_lead = lead
+        coordination.on_signal = {
+            "grid_outbox": lambda _payload: core.sender.wake(),
+            "grid_timers": lambda _payload: core.scheduler.wake(),
+            "grid_keywords": reload,
+        }
+        if isinstance(coordination, PostgresCoordination):
+            coordination.on_reconnect = lambda: reload("")
+        return coordination
 
     @staticmethod
     def _sandbox(core: Core) -> SandboxServer:
@@ -178,7 +219,11 @@ class Runtime:
         return runner, f"http://{_connect_host(settings.WEB_HOST)}:{port}/"
 
     async def _start_telegram(
-        self, core: Core, sandbox_url: str | None, webhook: WebhookEndpoint | None
+        self,
+        core: Core,
+        sandbox_url: str | None,
+        webhook: WebhookEndpoint | None,
+        coordination: Coordination | None = None,
     ) -> Application:
         settings = self.settings
         base_url: str | None
@@ -226,8 +271,15 @@ class Runtime:
                 f"setting {setting}: cannot reach the Bot API at {where}: {exc}"
             ) from None
         await application.start()
-        # Fetched before a crash but never handled: handled now, before anything new.
+        # Fetched before a crash but never handled: handled now, before anything new; and
+        # from now on, what another process kept and could not handle before it died.
         await queue.replay(await core.inbox.undone(), application)
+        if coordination is not None:
+
+            async def orphans() -> None:
+                await queue.replay(await core.inbox.undone(), application)
+
+            coordination.on_orphans = orphans
         if webhook is not None:
             assert settings.WEBHOOK_URL is not None
             assert settings.WEBHOOK_SECRET is not None
@@ -274,6 +326,7 @@ class Runtime:
         await parts.core.scheduler.stop()
         await parts.core.weekly.stop()
         await parts.core.sender.stop()  # sends in flight finish; the rest waits in the outbox
+        await parts.coordination.stop()  # another process may send from now on
         await application.shutdown()
         await self._cleanup(parts.engine, parts.web_runner)
         logger.info("stopped")

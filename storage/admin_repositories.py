@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Answer, KeywordChange, KeywordEntry, LoggedMessage
+from storage.coordination import notify
 from storage.models import (
     AdminCredentialRow,
     AdminSessionRow,
@@ -123,6 +124,7 @@ class SqlKeywordAdminRepository:
             note=note[:200],
         )
         self.session.add(row)
+        await notify(self.session, "grid_keywords", scope)  # other processes reload the rules
         await self.session.flush()
         return row.id
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -69,5 +69,9 @@ async def migrate(engine: AsyncEngine) -> None:
         command.upgrade(config, "head")
 
     async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            # Several processes starting together: one migrates, the others wait for it and
+            # then find nothing to do (the lock ends with the transaction).
+            await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": 5321})
         await connection.run_sync(upgrade)
     logger.info("database schema is up to date")

@@ -147,6 +147,9 @@ class TicketRow(Base):
         Index("ix_tickets_status_accept_due", "status", "accept_due_at"),
         Index("ix_tickets_assignee_status", "assignee_id", "status"),
         Index("ix_tickets_reporter_id", "reporter_id", "id"),
+        # revision 0009: district-wide figures by report time; open tickets by deadline
+        Index("ix_tickets_created_at", "created_at"),
+        Index("ix_tickets_status_resolve_due", "status", "resolve_due_at"),
     )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     community_id: Mapped[str] = mapped_column(String(64))
@@ -376,6 +379,9 @@ class InboxRow(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     received_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
+    # The process that kept it (revision 0008): while that process lives, nobody else
+    # replays it; see storage/coordination.py.
+    owner: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class IncidentRow(Base):

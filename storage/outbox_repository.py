@@ -7,10 +7,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import Button, Notice, OutboxMessage
+from storage.coordination import notify
 from storage.models import InboxRow, OutboxRow
 
 PENDING, SENDING, SENT, DROPPED, MERGED = "pending", "sending", "sent", "dropped", "merged"
@@ -69,6 +71,7 @@ class SqlOutboxRepository:
             return []
         self.session.add_all(rows)
         await self.session.flush()
+        await notify(self.session, "grid_outbox")  # the sending process may be another one
         return [r.id for r in rows]
 
     @staticmethod
@@ -135,9 +138,15 @@ class SqlOutboxRepository:
             update(OutboxRow).where(OutboxRow.id == message_id).values(**values)
         )
 
-    async def sending(self, message_id: int) -> None:
-        """Mark a message as being sent now (a crash leaves it to be sent again)."""
-        await self._set(message_id, state=SENDING, attempts=OutboxRow.attempts + 1)
+    async def sending(self, message_id: int) -> bool:
+        """Claim a pending message for sending now (a crash leaves it to be sent again);
+        False if it is no longer pending (another sender took it)."""
+        result = await self.session.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == message_id, OutboxRow.state == PENDING)
+            .values(state=SENDING, attempts=OutboxRow.attempts + 1)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def sent(self, message_id: int, at: datetime) -> None:
         """It reached Telegram."""
@@ -189,17 +198,22 @@ class SqlInboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def keep(self, update_id: int, payload: dict[str, Any], at: datetime) -> bool:
-        """Keep an update as fetched; False if this very update is kept already (fetched
-        again). Telegram may reuse an update id after a quiet week: a different update under
-        a known id replaces the old row and counts as new."""
+    async def keep(
+        self, update_id: int, payload: dict[str, Any], at: datetime, owner: int | None = None
+    ) -> bool:
+        """Keep an update as fetched by process ``owner``; False if this very update is kept
+        already (fetched again). Telegram may reuse an update id after a quiet week: a
+        different update under a known id replaces the old row and counts as new."""
         row = await self.session.get(InboxRow, update_id)
         if row is None:
-            self.session.add(InboxRow(update_id=update_id, payload=payload, received_at=at))
+            self.session.add(
+                InboxRow(update_id=update_id, payload=payload, received_at=at, owner=owner)
+            )
         elif row.payload == payload:
             return False
         else:
             row.payload, row.received_at, row.done_at = payload, at, None
+            row.owner = owner
         await self.session.flush()
         return True
 
@@ -209,15 +223,40 @@ class SqlInboxRepository:
             update(InboxRow).where(InboxRow.update_id == update_id).values(done_at=at)
         )
 
-    async def undone(self, limit: int) -> list[dict[str, Any]]:
-        """Updates kept but not handled (a crash came between), oldest first."""
+    async def undone_owners(self) -> set[int | None]:
+        """The processes that kept updates not yet handled (None: kept before revision 0008)."""
         rows = await self.session.scalars(
-            select(InboxRow)
-            .where(InboxRow.done_at.is_(None))
-            .order_by(InboxRow.update_id)
-            .limit(limit)
+            select(InboxRow.owner).where(InboxRow.done_at.is_(None)).distinct()
         )
-        return [r.payload for r in rows]
+        return set(rows)
+
+    async def take_over(
+        self, owners: set[int | None], owner: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Make the undone updates of these (dead) processes ``owner``'s and return them,
+        oldest first. A conditional update: two processes never take the same update."""
+        known = [o for o in owners if o is not None]
+        condition: ColumnElement[bool] = InboxRow.owner.in_(known)
+        if None in owners:
+            condition = or_(condition, InboxRow.owner.is_(None))
+        ids = list(
+            await self.session.scalars(
+                select(InboxRow.update_id)
+                .where(InboxRow.done_at.is_(None), condition)
+                .order_by(InboxRow.update_id)
+                .limit(limit)
+            )
+        )
+        if not ids:
+            return []
+        rows = await self.session.scalars(
+            update(InboxRow)
+            .where(InboxRow.update_id.in_(ids), InboxRow.done_at.is_(None), condition)
+            .values(owner=owner)
+            .returning(InboxRow)
+            .execution_options(synchronize_session=False)
+        )
+        return [r.payload for r in sorted(rows, key=lambda r: r.update_id)]
 
     async def prune(self, before: datetime) -> int:
         """Forget updates handled before ``before``; returns how many."""

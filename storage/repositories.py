@@ -40,6 +40,7 @@ from bot.domain import (
     merge_keywords,
 )
 from bot.roster import parse_shift
+from storage.coordination import notify
 from storage.models import (
     CommunityRow,
     GridRow,
@@ -661,6 +662,7 @@ class SqlTimerRepository:
         self.session.add(
             TimerRow(ticket_id=ticket_id, kind=kind, stage=stage, due_at=due_at, outcome="")
         )
+        await notify(self.session, "grid_timers")  # other processes' schedulers look again
 
     async def cancel(
         self, ticket_id: int, at: datetime, stages: Iterable[str] = (), kinds: Iterable[str] = ()
@@ -709,7 +711,15 @@ class SqlTimerRepository:
         )
 
     async def finish(self, timer_id: int, at: datetime, outcome: str) -> bool:
-        """Mark an action done; False if it was already done or cancelled meanwhile."""
+        """Mark an action done; False if it was already done or cancelled meanwhile, or if
+        another process is acting on it right now (PostgreSQL: its row is locked, skipped)."""
+        free = await self.session.scalar(
+            select(TimerRow.id)
+            .where(TimerRow.id == timer_id, TimerRow.fired_at.is_(None))
+            .with_for_update(skip_locked=True)
+        )
+        if free is None:
+            return False
         result = await self.session.execute(
             update(TimerRow)
             .where(TimerRow.id == timer_id, TimerRow.fired_at.is_(None))

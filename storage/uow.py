@@ -13,6 +13,7 @@ from storage.admin_repositories import (
     SqlKeywordAdminRepository,
     SqlMessageLogRepository,
 )
+from storage.figure_repository import SqlFigureRepository
 from storage.incident_repository import SqlIncidentRepository
 from storage.outbox_repository import SqlInboxRepository, SqlOutboxRepository
 from storage.repositories import (
@@ -43,6 +44,7 @@ class SqlUnitOfWork:
     outbox: SqlOutboxRepository
     inbox: SqlInboxRepository
     incidents: SqlIncidentRepository
+    figures: SqlFigureRepository
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -64,6 +66,7 @@ class SqlUnitOfWork:
         self.outbox = SqlOutboxRepository(self._session)
         self.inbox = SqlInboxRepository(self._session)
         self.incidents = SqlIncidentRepository(self._session)
+        self.figures = SqlFigureRepository(self._session)
         return self
 
     async def __aexit__(

@@ -60,7 +60,8 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-async def _reset_postgres(url: str) -> None:
+async def reset_postgres(url: str) -> None:
+    """Drop every table of the project's schema (tests start from an empty database)."""
     engine = create_engine(url)
     async with engine.begin() as connection:
         for table in reversed(Base.metadata.sorted_tables):
@@ -76,7 +77,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
     if not POSTGRES_URL:
         pytest.skip(POSTGRES_SKIP)
-    await _reset_postgres(POSTGRES_URL)
+    await reset_postgres(POSTGRES_URL)
     return POSTGRES_URL
 
 

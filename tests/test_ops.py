@@ -70,13 +70,15 @@ def test_breaches_are_counted_by_stage_and_lateness_observed() -> None:
     due = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
     metrics.fired("breach", "learn", "breach", due, due + timedelta(seconds=2))
     metrics.fired("breach", "resolve", "breach at top", due, due)
+    metrics.fired("breach", "understand", "escalated", due, due)
     metrics.fired("breach", "plan", "skipped", due, due)  # the ticket moved on: no breach
     metrics.fired("remind", "plan", "reminded", due, due - timedelta(seconds=1))
     text = metrics.exposition(3).decode()
     assert _value(text, "grid_sla_breaches_total", stage="learn") == 1
     assert _value(text, "grid_sla_breaches_total", stage="resolve") == 1
     assert _value(text, "grid_sla_breaches_total", stage="plan") == 0
+    assert _value(text, "grid_sla_breaches_total", stage="understand") == 1
     assert _value(text, "grid_timers_fired_total", outcome="reminded") == 1
-    assert _value(text, "grid_scheduler_lateness_seconds_count") == 4
+    assert _value(text, "grid_scheduler_lateness_seconds_count") == 5
     assert _value(text, "grid_scheduler_lateness_seconds_sum") == 2.0  # early counts as 0
     assert _value(text, "grid_outbox_depth") == 3

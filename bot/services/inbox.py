@@ -10,6 +10,7 @@ queued for handling, marked done after, and whatever is not done is handled agai
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -21,13 +22,24 @@ PRUNE_EVERY = 1000
 REPLAY_LIMIT = 10_000
 
 
+async def _all_gone(owners: set[int]) -> set[int]:
+    return owners
+
+
 class Inbox:
-    """Keep, mark done, replay."""
+    """Keep, mark done, replay.
+
+    With several processes (storage/coordination.py) each update is kept under the number
+    of the process that fetched it (``owner``), and only updates of processes that are gone
+    (``gone`` says which) are replayed; alone, every earlier run is gone.
+    """
 
     def __init__(self, uows: UnitOfWorkFactory, clock: Clock) -> None:
         self._uows = uows
         self._clock = clock
         self._handled = 0
+        self.owner: int | None = None
+        self.gone: Callable[[set[int]], Awaitable[set[int]]] = _all_gone
 
     async def keep_many(self, updates: list[tuple[int, dict[str, Any]]]) -> set[int]:
         """Write a fetched batch down (before Telegram is told it arrived), in one
@@ -36,7 +48,7 @@ class Inbox:
         fresh: set[int] = set()
         async with self._uows() as uow:
             for update_id, payload in updates:
-                if await uow.inbox.keep(update_id, payload, now):
+                if await uow.inbox.keep(update_id, payload, now, self.owner):
                     fresh.add(update_id)
             await uow.commit()
         return fresh
@@ -52,12 +64,22 @@ class Inbox:
             await uow.commit()
 
     async def undone(self) -> list[dict[str, Any]]:
-        """What was fetched but not handled when the bot stopped."""
+        """What was fetched but not handled by a process that stopped (this one before a
+        restart, or another one that died); from now on they are this process's."""
         async with self._uows() as uow:
-            payloads = await uow.inbox.undone(REPLAY_LIMIT)
+            owners = await uow.inbox.undone_owners()
+        others = {o for o in owners if o is not None and o != self.owner}
+        takeable: set[int | None] = set(await self.gone(others)) if others else set()
+        if None in owners:
+            takeable.add(None)
+        if not takeable:
+            return []
+        async with self._uows() as uow:
+            payloads = await uow.inbox.take_over(takeable, self.owner, REPLAY_LIMIT)
+            await uow.commit()
         if payloads:
             logger.warning(
-                "%d update(s) were not handled when the bot stopped; handling them now",
+                "%d update(s) were not handled by a process that stopped; handling them now",
                 len(payloads),
             )
         return payloads

@@ -65,6 +65,7 @@ HEADS = 200  # chats looked at per pass
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
 GIVE_UP_AFTER = timedelta(days=1)
 IDLE = 60.0  # with nothing due, look again after this long (a wake-up comes sooner)
+STANDBY = 1.0  # another process sends: look again after this long whether it still does
 
 AfterDelivery = Callable[[Notice, Delivery], Awaitable[None]]
 
@@ -91,6 +92,9 @@ class Sender:
         self._metrics = metrics
         self._loop = BackgroundLoop("outbox-sender")
         self.inline = True  # no loop running: kick() sends at once (see the module's notes)
+        # Several processes: only the one whose coordination says so sends (the runtime
+        # wires storage.coordination's ``leading`` here); the others stand by.
+        self.may_send: Callable[[], bool] = lambda: True
         self._flushing = False
         self._inflight: dict[int, asyncio.Task[int]] = {}
 
@@ -127,6 +131,10 @@ class Sender:
         while self._inflight:
             await asyncio.wait(list(self._inflight.values()))
 
+    def wake(self) -> None:
+        """Look at the outbox now (another process queued something)."""
+        self._loop.wake()
+
     async def kick(self) -> None:
         """Something was queued: the loop looks at once; without a loop, send inline."""
         if not self.inline:
@@ -147,8 +155,8 @@ class Sender:
                 if not heads:
                     return sent
                 for head in heads:
-                    await self._mark_sending(head)
-                    sent += await self._send(head)
+                    if await self._mark_sending(head):
+                        sent += await self._send(head)
         finally:
             self._flushing = False
 
@@ -166,6 +174,8 @@ class Sender:
         loop may sleep before something else could be sent."""
         if self.notifier is None:
             return IDLE
+        if not self.may_send():
+            return STANDBY
         now, mono = self._clock.now(), self._monotonic()
         async with self._uows() as uow:
             heads = await uow.outbox.heads(now, HEADS)
@@ -184,8 +194,9 @@ class Sender:
                 soonest = min(soonest, wait)
                 continue
             message = await self._coalesce(head, mono)
+            if not await self._mark_sending(message):
+                continue  # another sender took it (a hand-over between processes)
             self.limits.record(chat, mono)
-            await self._mark_sending(message)
             task = asyncio.create_task(self._send(message), name=f"send-{message.id}")
             self._inflight[chat] = task
             task.add_done_callback(functools.partial(self._done, chat))
@@ -198,10 +209,11 @@ class Sender:
 
     # -- one message -----------------------------------------------------------------------
 
-    async def _mark_sending(self, message: OutboxMessage) -> None:
+    async def _mark_sending(self, message: OutboxMessage) -> bool:
         async with self._uows() as uow:
-            await uow.outbox.sending(message.id)
+            claimed = await uow.outbox.sending(message.id)
             await uow.commit()
+        return claimed
 
     async def _send(self, message: OutboxMessage) -> int:
         with about_ticket(message.notice.ticket_id):

@@ -16,11 +16,12 @@ from datetime import datetime
 from bot.metrics import Metrics
 from bot.ports import Clock, UnitOfWorkFactory
 from bot.services.background import BackgroundLoop
-from bot.services.tickets import TicketService
+from bot.services.tickets import ALREADY_DONE, TicketService
 
 logger = logging.getLogger(__name__)
 
 BATCH = 200
+BUSY_ELSEWHERE = 0.2  # seconds to wait when every due timer is held by another process
 IDLE_RECHECK = 3600.0  # with nothing pending, look again hourly (a safety net, not a poll)
 
 
@@ -54,13 +55,15 @@ class DeadlineScheduler:
     async def run_due(self) -> int:
         """Act on every timer due now, earliest first; return how many were handled."""
         handled = 0
+        seen: set[int] = set()  # tried in this pass (another process may be acting on it)
         while True:
             now = self._clock.now()
             async with self._uows() as uow:
-                batch = await uow.timers.due(now, BATCH)
+                batch = [t for t in await uow.timers.due(now, BATCH) if t.id not in seen]
             if not batch:
                 return handled
             for timer in batch:
+                seen.add(timer.id)
                 if self._loop.stopping:  # the rest stays due for the next start
                     return handled
                 try:
@@ -74,6 +77,8 @@ class DeadlineScheduler:
                     )
                     outcome = "failed"
                     await self._give_up(timer.id, outcome)
+                if outcome == ALREADY_DONE:
+                    continue  # cancelled meanwhile, or another process is acting on it
                 handled += 1
                 fired_at = self._clock.now()
                 if self.on_fired is not None:
@@ -100,8 +105,9 @@ class DeadlineScheduler:
         """The loop: act on what is due, then sleep until the next deadline or a wake-up."""
         logger.info("deadline scheduler started")
         while not self._loop.stopping:
+            handled = 0
             try:
-                await self.run_due()
+                handled = await self.run_due()
                 due = await self.next_due()
             except asyncio.CancelledError:
                 raise
@@ -112,6 +118,8 @@ class DeadlineScheduler:
             delay = IDLE_RECHECK
             if due is not None:
                 delay = max(0.0, (due - self._clock.now()).total_seconds())
+            if delay == 0 and handled == 0:
+                delay = BUSY_ELSEWHERE  # what is due is being acted on by another process
             await self._loop.pause(delay)
 
     @property

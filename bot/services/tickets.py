@@ -45,6 +45,7 @@ from bot.services import outbox, privacy, routing, sla
 from bot.texts import residents, staff
 
 logger = logging.getLogger(__name__)
+ALREADY_DONE = "already done"  # fire(): the timer was cancelled, or another process has it
 
 ATTEMPTS = 5
 BOT = "bot"
@@ -799,7 +800,7 @@ class TicketService:
         try:
             await self._run(timer.ticket_id, step)
         except _AlreadyDone:
-            return "already done"
+            return ALREADY_DONE
         except TicketNotFound:
             async with self._uows() as uow:
                 await uow.timers.finish(timer.id, self._clock.now(), "no ticket")
