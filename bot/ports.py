@@ -314,8 +314,8 @@ class DirectoryRepository(Protocol):
         """Make the stored organisation equal to ``directory``."""
         ...
 
-    async def get_meta(self, key: str) -> Any:
-        """A stored fact, or None."""
+    async def get_meta(self, key: str, *, lock: bool = False) -> Any:
+        """A stored fact, or None; ``lock`` holds it until the transaction ends."""
         ...
 
     async def set_meta(self, key: str, value: Any) -> None:

@@ -333,9 +333,18 @@ class SqlDirectoryRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def get_meta(self, key: str) -> Any:
-        """A stored fact, or None."""
-        row = await self.session.get(MetaRow, key)
+    async def get_meta(self, key: str, *, lock: bool = False) -> Any:
+        """A stored fact, or None. ``lock``: hold the row until the transaction ends, so two
+        deciding on the same fact take turns; a no-op update does it on both databases
+        (PostgreSQL locks the row, SQLite takes its one write lock before reading)."""
+        if lock:
+            await self.session.execute(
+                update(MetaRow)
+                .where(MetaRow.key == key)
+                .values(key=MetaRow.key)
+                .execution_options(synchronize_session=False)
+            )
+        row = await self.session.get(MetaRow, key, populate_existing=lock)
         return row.value if row else None
 
     async def set_meta(self, key: str, value: Any) -> None:

@@ -3,6 +3,7 @@ once, the figures and the weekly note."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -226,6 +227,13 @@ async def test_weekly_note_goes_to_each_group_once_a_week(
     assert notes[0].text.startswith("📊 上周收到诉求 1 件，办结 0 件，按时 0 件，满意 0 件。")
     assert await core.weekly.post_if_due() == 0  # once per week, restarts included
     clock.advance(timedelta(days=7))
+    await say(core, "5号楼楼道灯坏了", 2)
+    recorder.take()
+    clock.advance(timedelta(days=7))
+    # Two processes deciding at the same moment: one posts, the other finds it done.
+    posted = await asyncio.gather(core.weekly.post_if_due(), core.weekly.post_if_due())
+    assert sorted(posted) == [0, 1]
+    assert len(recorder.take()) == 1
     assert await core.weekly.post_if_due() == 0  # nothing reported in that week
 
 

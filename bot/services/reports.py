@@ -77,8 +77,8 @@ class WeeklyNotes:
             if figures is not None and figures.received:
                 notices.append(Notice(group.chat_id, note_for(figures), kind="weekly_note"))
         async with self._uows() as uow:
-            if await uow.directory.get_meta(POSTED_KEY) == week:
-                return 0  # another pass got there meanwhile
+            if await uow.directory.get_meta(POSTED_KEY, lock=True) == week:
+                return 0  # another pass (or process) got there meanwhile
             # The week is marked and its notes queued in one transaction: once, exactly.
             await uow.directory.set_meta(POSTED_KEY, week)
             await uow.outbox.add(notices, now)
