@@ -110,7 +110,14 @@ class SqlIncidentRepository:
 
     async def link(self, incident_id: int, ticket_ids: list[int]) -> None:
         """Group these tickets under the incident (kept apart from the tickets' optimistic
-        version: a link never conflicts with a step on the ticket)."""
+        version: a link never conflicts with a step on the ticket). The rows are locked
+        in id order first, so two processes linking overlapping tickets wait, not deadlock."""
+        await self.session.execute(
+            select(TicketRow.id)
+            .where(TicketRow.id.in_(ticket_ids))
+            .order_by(TicketRow.id)
+            .with_for_update()
+        )
         await self.session.execute(
             update(TicketRow)
             .where(TicketRow.id.in_(ticket_ids))

@@ -5,8 +5,10 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.domain import StaleTicket
 from storage.admin_repositories import (
     SqlAdminRepository,
     SqlAnswerRepository,
@@ -25,6 +27,12 @@ from storage.repositories import (
     SqlTicketRepository,
     SqlTimerRepository,
 )
+
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
+def _contended(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
 
 
 class SqlUnitOfWork:
@@ -81,6 +89,11 @@ class SqlUnitOfWork:
         finally:
             await self._session.close()
             self._session = None
+        if isinstance(exc, DBAPIError) and _contended(exc):
+            # Two processes (or tasks) locked the same rows in opposite orders, or a
+            # serialisable transaction lost: nothing was saved, and doing it again will work.
+            # The services already retry StaleTicket (tickets, intake), so say it that way.
+            raise StaleTicket(f"database contention, try again: {exc.orig}") from exc
 
     async def commit(self) -> None:
         """Make the changes durable."""

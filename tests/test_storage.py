@@ -164,3 +164,23 @@ async def test_migrations_build_exactly_the_models(engine: AsyncEngine) -> None:
 
     async with engine.connect() as connection:
         assert await connection.run_sync(differences) == []
+
+
+async def test_database_contention_is_retried_as_a_stale_ticket(
+    uows: SqlUnitOfWorkFactory, database_url: str
+) -> None:
+    """A deadlock between processes reads as StaleTicket (the services retry it); any other
+    database error stays what it is."""
+    from sqlalchemy import text as sql
+    from sqlalchemy.exc import DBAPIError
+
+    from bot.domain import StaleTicket
+
+    with pytest.raises(DBAPIError):
+        async with uows() as uow:
+            await uow.tickets.session.execute(sql("SELECT * FROM no_such_table"))
+    if database_url.startswith("postgresql"):
+        deadlock = "DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$"
+        with pytest.raises(StaleTicket, match="contention"):
+            async with uows() as uow:
+                await uow.tickets.session.execute(sql(deadlock))
