@@ -196,7 +196,7 @@ class Sender:
             message = await self._coalesce(head, mono)
             if not await self._mark_sending(message):
                 continue  # another sender took it (a hand-over between processes)
-            self.limits.record(chat, mono)
+            self.limits.record(chat, self._monotonic())  # now: the claim above took time
             task = asyncio.create_task(self._send(message), name=f"send-{message.id}")
             self._inflight[chat] = task
             task.add_done_callback(functools.partial(self._done, chat))
