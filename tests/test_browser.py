@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,13 +63,23 @@ async def test_admin_logs_in_adds_a_word_and_sees_the_dashboard(
     await runtime.core.tickets.accept(1, staff_actor(wang))
     base = f"{runtime.web_url}admin"
 
+    def submit_and_wait(button: Any) -> None:
+        """Submit a form and wait for the next page (reading before it comes finds the old
+        page's elements, which then go stale)."""
+        from selenium.webdriver.support import expected_conditions
+        from selenium.webdriver.support.wait import WebDriverWait
+
+        button.click()
+        wait: Any = WebDriverWait(driver, 10)
+        wait.until(expected_conditions.staleness_of(button))
+
     def drive() -> dict[str, str]:
         seen: dict[str, str] = {}
         driver.get(base + "/")  # type: ignore[attr-defined]
         find = driver.find_element  # type: ignore[attr-defined]
         find(By.ID, "staff_id").send_keys("admin")
         find(By.ID, "password").send_keys(PASSWORD)
-        find(By.ID, "login").click()
+        submit_and_wait(find(By.ID, "login"))
         seen["after_login"] = find(By.TAG_NAME, "h1").text
         driver.get(base + "/keywords?scope=xingfu")  # type: ignore[attr-defined]
         find(By.ID, "try_text").send_keys("老机器又撂挑子了")
@@ -77,7 +88,7 @@ async def test_admin_logs_in_adds_a_word_and_sees_the_dashboard(
         find(By.ID, "kw_word").send_keys("撂挑子")
         find(By.ID, "kw_preview").click()
         seen["whatif"] = find(By.ID, "whatif").text
-        find(By.ID, "kw_confirm").click()
+        submit_and_wait(find(By.ID, "kw_confirm"))
         seen["saved"] = find(By.ID, "flash").text
         find(By.ID, "try_text").send_keys("老机器又撂挑子了")
         find(By.ID, "try_button").click()
