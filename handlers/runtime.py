@@ -37,7 +37,7 @@ from handlers.telegram.notifier import TelegramNotifier
 from handlers.telegram.webhook import WebhookEndpoint
 from handlers.web import ops
 from sandbox.server import SANDBOX_TOKEN, SandboxServer
-from storage.coordination import Coordination, PostgresCoordination, coordination_for
+from storage.coordination import Coordination, coordination_for
 from storage.db import create_engine, migrate, session_factory
 from storage.uow import SqlUnitOfWorkFactory
 
@@ -172,7 +172,7 @@ class Runtime:
         async def reload(scope: str) -> None:
             known = [c.id for c in core.directory.current.communities]
             await core.rules.reload(
-                known if scope in (DISTRICT, "") else [c for c in known if c == scope]
+                known if scope in (DISTRICT, "") else [scope] if scope in known else []
             )
 
         coordination.on_lead = lead
@@ -181,8 +181,7 @@ class Runtime:
             "grid_timers": lambda _payload: core.scheduler.wake(),
             "grid_keywords": reload,
         }
-        if isinstance(coordination, PostgresCoordination):
-            coordination.on_reconnect = lambda: reload("")
+        coordination.on_reconnect = lambda: reload("")
         return coordination
 
     @staticmethod
@@ -223,7 +222,7 @@ class Runtime:
         core: Core,
         sandbox_url: str | None,
         webhook: WebhookEndpoint | None,
-        coordination: Coordination | None = None,
+        coordination: Coordination,
     ) -> Application:
         settings = self.settings
         base_url: str | None
@@ -271,15 +270,14 @@ class Runtime:
                 f"setting {setting}: cannot reach the Bot API at {where}: {exc}"
             ) from None
         await application.start()
+
         # Fetched before a crash but never handled: handled now, before anything new; and
         # from now on, what another process kept and could not handle before it died.
-        await queue.replay(await core.inbox.undone(), application)
-        if coordination is not None:
+        async def orphans() -> None:
+            await queue.replay(await core.inbox.undone(), application)
 
-            async def orphans() -> None:
-                await queue.replay(await core.inbox.undone(), application)
-
-            coordination.on_orphans = orphans
+        await orphans()
+        coordination.on_orphans = orphans
         if webhook is not None:
             assert settings.WEBHOOK_URL is not None
             assert settings.WEBHOOK_SECRET is not None

@@ -68,6 +68,7 @@ class LocalCoordination:
         self.on_signal: dict[str, Callback] = {}
         self.on_lead: Callable[[], Awaitable[None]] | None = None
         self.on_orphans: Callable[[], Awaitable[None]] | None = None
+        self.on_reconnect: Callable[[], Awaitable[None]] | None = None  # never: no connection
 
     async def start(self) -> None:
         """Nothing to connect to."""

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from aiohttp import web
+
 from bot.config import CommunityFile
+from bot.services.tickets import staff_actor
 from handlers.runtime import Runtime
 from sandbox.world import World
 
@@ -51,6 +55,35 @@ async def toast_for(world: World, user_id: int, since: int, wait: float = 5.0) -
             return str(toasts[-1]["text"])
         await asyncio.sleep(0.02)
     raise AssertionError(f"no answer to {user_id}'s button within {wait}s")
+
+
+async def wait_until(condition: Callable[[], object], seconds: float) -> bool:
+    """Poll ``condition`` every 50 ms; True as soon as it holds, False after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
+async def serve(app: web.Application, port: int) -> web.AppRunner:
+    """Serve an aiohttp application on 127.0.0.1:``port`` (clean up the runner after)."""
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner
+
+
+async def accepted_ticket(runtime: Runtime) -> None:
+    """One real ticket (#1, 3号楼电梯坏了 in G01), accepted by 王管家."""
+    world = world_of(runtime)
+    since = world.version
+    await world.user_says(RESIDENT, GROUP_G01, "3号楼电梯坏了")
+    await bot_messages_after(world, GROUP_G01, since)
+    wang = runtime.core.directory.current.member("wang")
+    assert wang is not None
+    await runtime.core.tickets.accept(1, staff_actor(wang))
 
 
 def world_of(runtime: Runtime) -> World:

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.services.tickets import staff_actor
 from handlers.runtime import Runtime
-from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after, world_of
+from tests.helpers import accepted_ticket
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -54,13 +53,7 @@ async def test_admin_logs_in_adds_a_word_and_sees_the_dashboard(
     driver = browser
     await runtime.core.auth.set_password("admin", PASSWORD)
     # One real ticket, accepted, so every chart has something to draw.
-    world = world_of(runtime)
-    since = world.version
-    await world.user_says(RESIDENT, GROUP_G01, "3号楼电梯坏了")
-    await bot_messages_after(world, GROUP_G01, since)
-    wang = runtime.core.directory.current.member("wang")
-    assert wang is not None
-    await runtime.core.tickets.accept(1, staff_actor(wang))
+    await accepted_ticket(runtime)
     base = f"{runtime.web_url}admin"
 
     def submit_and_wait(button: Any) -> None:

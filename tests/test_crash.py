@@ -30,6 +30,7 @@ from bot.config import CommunityFile
 from sandbox.server import SandboxServer
 from sandbox.world import Message, User, World
 from tests.conftest import free_port
+from tests.helpers import serve, wait_until
 
 TOKEN = "123:CRASH-test"
 GROUPS = (-1001000000001, -1001000000002)
@@ -45,10 +46,8 @@ async def bot_api(demo_file: CommunityFile) -> AsyncIterator[tuple[World, int]]:
         server.world.add_user(User(id=user_id, first_name=f"居民{user_id % 100}"))
     app = web.Application()
     server.add_routes(app)
-    runner = web.AppRunner(app)
-    await runner.setup()
     port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner = await serve(app, port)
     yield server.world, port
     await runner.cleanup()
 
@@ -72,16 +71,6 @@ def start_bot(api_port: int, database: Path, log: Path) -> subprocess.Popen[byte
 
 def bot_replies(world: World, chat_id: int) -> list[Message]:
     return [m for m in world.messages.get(chat_id, []) if m.from_id == world.bot.id]
-
-
-async def wait_until(condition: object, seconds: float) -> bool:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while loop.time() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 async def test_kill_9_mid_burst_loses_nothing_and_doubles_nothing(

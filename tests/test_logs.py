@@ -8,10 +8,9 @@ import logging
 import pytest
 
 from bot.logs import JsonFormatter, TextFormatter, TicketFilter, about_ticket, current_ticket
-from bot.services.tickets import staff_actor
 from bot.settings import SettingsError, load_settings
 from handlers.runtime import Runtime
-from tests.helpers import GROUP_G01, RESIDENT, bot_messages_after, world_of
+from tests.helpers import accepted_ticket
 
 
 def _record(message: str, **extra: object) -> logging.LogRecord:
@@ -56,13 +55,7 @@ async def test_ticket_work_logs_name_the_ticket(
 ) -> None:
     caplog.handler.addFilter(TicketFilter())
     caplog.set_level(logging.INFO)
-    world = world_of(runtime)
-    since = world.version
-    await world.user_says(RESIDENT, GROUP_G01, "3号楼电梯坏了")
-    await bot_messages_after(world, GROUP_G01, since)
-    wang = runtime.core.directory.current.member("wang")
-    assert wang is not None
-    await runtime.core.tickets.accept(1, staff_actor(wang))
+    await accepted_ticket(runtime)
     about_one = [r.getMessage() for r in caplog.records if getattr(r, "ticket", None) == 1]
     assert any(m.startswith("ticket #1 opened") for m in about_one), about_one
     assert "ticket #1: new -> accepted" in about_one

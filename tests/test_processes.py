@@ -31,7 +31,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.clock import SystemClock
-from bot.config import CommunityFile, load_community_file
+from bot.config import load_community_file
 from bot.core import build_core
 from bot.settings import DEMO_COMMUNITY_FILE
 from handlers.telegram.webhook import SECRET_HEADER
@@ -40,6 +40,7 @@ from sandbox.world import Message, User, World
 from storage.db import create_engine, migrate, session_factory
 from storage.uow import SqlUnitOfWorkFactory
 from tests.conftest import POSTGRES_SKIP, POSTGRES_URL, free_port, reset_postgres
+from tests.helpers import serve, wait_until
 
 pytestmark = pytest.mark.postgres
 
@@ -134,18 +135,9 @@ def _start(web_port: int, api_port: int, proxy_port: int, config: Path, log: Pat
         )
 
 
-async def _serve(app: web.Application, port: int) -> web.AppRunner:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    return runner
-
-
 @pytest.fixture
-async def deployment(
-    postgres_url: str, tmp_path: Path, demo_file: CommunityFile
-) -> AsyncIterator[Deployment]:
-    del postgres_url
+async def deployment(postgres_url: str, tmp_path: Path) -> AsyncIterator[Deployment]:
+    del postgres_url  # asked for its effect: skipped without PostgreSQL, emptied with it
     config = _fast_community_file(tmp_path)
     server = SandboxServer.for_directory(
         load_community_file(config).directory, TOKEN, staff_started=True
@@ -158,7 +150,7 @@ async def deployment(
     proxy = Proxy()
     proxy_app = web.Application()
     proxy_app.router.add_post("/hook", proxy.handle)
-    runners = [await _serve(api_app, api_port), await _serve(proxy_app, proxy_port)]
+    runners = [await serve(api_app, api_port), await serve(proxy_app, proxy_port)]
     processes: dict[str, subprocess.Popen[bytes]] = {}
     logs: dict[str, Path] = {}
     # The first process migrates and seeds; the second starts once the first is up.
@@ -167,9 +159,9 @@ async def deployment(
         logs[name] = tmp_path / f"bot-{name}.log"
         processes[name] = _start(web_port, api_port, proxy_port, config, logs[name])
         proxy.backends.append(f"http://127.0.0.1:{web_port}/hook")
-        assert await _wait(lambda log=logs[name]: "webhook set" in log.read_text(), 60), logs[
-            name
-        ].read_text()[-3000:]
+        log = logs[name]
+        started = await wait_until(lambda: "webhook set" in log.read_text(), 60)  # noqa: B023
+        assert started, log.read_text()[-3000:]
     try:
         yield Deployment(server.world, proxy, config, processes, logs)
     finally:
@@ -180,16 +172,6 @@ async def deployment(
             await asyncio.to_thread(process.wait, 30)
         for runner in runners:
             await runner.cleanup()
-    del demo_file
-
-
-async def _wait(condition: object, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():  # type: ignore[operator]
-            return True
-        await asyncio.sleep(0.05)
-    return False
 
 
 def _bot_messages(world: World) -> list[Message]:
@@ -225,7 +207,9 @@ async def test_two_processes_share_the_work_and_nothing_happens_twice(
 ) -> None:
     world, proxy = deployment.world, deployment.proxy
     said = await _burst(world, RESIDENTS[:24], 1)
-    assert await _wait(lambda: _replied(world, said), 60), deployment.logs["a"].read_text()[-2000:]
+    assert await wait_until(lambda: _replied(world, said), 60), deployment.logs["a"].read_text()[
+        -2000:
+    ]
     # Both processes took updates from the proxy.
     assert len(proxy.forwarded) == 2
     assert all(count >= 5 for count in proxy.forwarded.values()), proxy.forwarded
@@ -246,7 +230,7 @@ async def test_two_processes_share_the_work_and_nothing_happens_twice(
         await world.user_says(RESIDENTS[30], GROUPS[0], "1号楼的蓝鲸灯又不亮了"),
         await world.user_says(RESIDENTS[31], GROUPS[1], "4号楼门口蓝鲸灯一闪一闪"),
     ]
-    assert await _wait(lambda: _replied(world, fresh), 15), "new keyword not used everywhere"
+    assert await wait_until(lambda: _replied(world, fresh), 15), "new keyword not used everywhere"
     assert len(_bot_messages(world)) > before
 
     # The sending process stops; the other one takes over sending and handles the rest.
@@ -257,7 +241,7 @@ async def test_two_processes_share_the_work_and_nothing_happens_twice(
     deployment.processes[sender].send_signal(signal.SIGTERM)
     await asyncio.to_thread(deployment.processes[sender].wait, 30)
     later = await _burst(world, RESIDENTS[24:30], 25)
-    assert await _wait(lambda: _replied(world, later), 60), deployment.logs[other].read_text()[
+    assert await wait_until(lambda: _replied(world, later), 60), deployment.logs[other].read_text()[
         -3000:
     ]
     assert "now sends the outbox" in deployment.logs[other].read_text()

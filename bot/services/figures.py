@@ -21,9 +21,6 @@ from bot.domain import (
 from bot.ports import Clock, UnitOfWorkFactory
 from bot.services import sla
 
-# Counted as received: everything but duplicates merged into another ticket and reports the
-# resident withdrew before anyone acted (they are shown apart).
-_NOT_RECEIVED = frozenset({TicketStatus.MERGED, TicketStatus.CANCELLED})
 _DONE = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
 _STAGE_FIELDS = {
     Stage.UNDERSTAND: ("accepted_at", "accept_due_at"),
@@ -109,7 +106,10 @@ class Figures:
                 rate.part += counts[f"met:{key}"]
 
     def add(self, ticket: Ticket, now: datetime) -> None:
-        """Count one ticket."""
+        """Count one ticket: what every figure means. Counted as received: everything but
+        duplicates merged into another ticket and reports the resident withdrew before anyone
+        acted (shown apart). The database's sums (storage/figure_repository.py) are checked
+        against this in tests/test_figures_sql.py."""
         if ticket.status == TicketStatus.MERGED:
             self.merged += 1
             return

@@ -64,10 +64,8 @@ class WebhookEndpoint:
         self._secret = secret.encode()
         self._inbox = inbox
         self.application: Application | None = None
-        self.refused = 0
 
     def _refuse(self, status: int, reason: str, request: web.Request) -> web.Response:
-        self.refused += 1
         logger.warning("webhook: refused %s from %s: %s", status, request.remote, reason)
         return web.json_response({"ok": False, "description": reason}, status=status)
 
