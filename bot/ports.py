@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -54,8 +54,14 @@ class TicketRepository(Protocol):
         """Tickets reported in [start, end), oldest first; None: every community."""
         ...
 
-    async def all_open(self, community_ids: list[str] | None = None) -> list[Ticket]:
+    async def all_open(
+        self, community_ids: list[str] | None = None, limit: int | None = None
+    ) -> list[Ticket]:
         """Every open ticket, the most pressing deadline first."""
+        ...
+
+    async def count_open(self, community_ids: list[str] | None = None) -> int:
+        """How many tickets are open."""
         ...
 
     async def by_message(self, chat_id: int, message_id: int) -> Ticket | None:
@@ -471,16 +477,53 @@ class FigureRepository(Protocol):
     """Tickets counted by the database for the figures."""
 
     async def counts(
-        self, start: datetime, end: datetime, community_ids: list[str] | None, now: datetime
+        self,
+        days: tuple[date, date] | None,
+        live: list[tuple[datetime, datetime]],
+        community_ids: list[str] | None,
+        now: datetime,
     ) -> list[TicketCounts]:
-        """Tickets reported in [start, end), summed in all and per community, grid and
-        assignee."""
+        """The counted days ``days`` (first, last) plus the tickets reported in each ``live``
+        range, summed in all and per community, grid and assignee."""
         ...
 
     async def received_by_hour(
         self, start: datetime, end: datetime, community_ids: list[str] | None
     ) -> list[tuple[datetime, str, int]]:
         """Tickets received in [start, end) per UTC hour and category."""
+        ...
+
+    # The roll-up: each past local day's tickets counted once, kept until they change.
+
+    async def take_changes(self) -> list[datetime]:
+        """Wait until nobody else counts days; take the report times of the tickets opened
+        or changed since the last count (their days must be counted again)."""
+        ...
+
+    async def counted_days(
+        self, first: date, last: date
+    ) -> dict[date, tuple[str, datetime | None]]:
+        """Days in [first, last] already counted: the zone and until when the counts hold."""
+        ...
+
+    async def forget_days(self, days: Iterable[date]) -> None:
+        """Drop these days' counts."""
+        ...
+
+    async def count_day(
+        self, day: date, start: datetime, end: datetime, zone: str, now: datetime
+    ) -> None:
+        """Count the tickets reported in [start, end) (local ``day``) as of ``now``."""
+        ...
+
+    async def analyze(self) -> None:
+        """Refresh the database's statistics after many days were counted at once."""
+        ...
+
+    async def day_received(
+        self, first: date, last: date, community_ids: list[str] | None
+    ) -> list[tuple[date, str, int]]:
+        """Tickets received on each counted day in [first, last], per category."""
         ...
 
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import Row, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory import (
@@ -43,6 +43,7 @@ from bot.roster import parse_shift
 from storage.coordination import notify
 from storage.models import (
     CommunityRow,
+    FigureChangeRow,
     GridRow,
     GroupRow,
     KeywordRow,
@@ -56,8 +57,16 @@ from storage.models import (
     TimerRow,
 )
 
+# Enum members by value: a dictionary lookup is several times cheaper than Enum(value).
+_CATEGORIES = {c.value: c for c in Category}
+_TIERS = {t.value: t for t in Tier}
+_STATUSES = {s.value: s for s in TicketStatus}
+_RATINGS = {r.value: r for r in Rating}
 
-def _ticket(row: TicketRow) -> Ticket:
+
+def _ticket(row: TicketRow | Row[Any]) -> Ticket:
+    """A ticket from its ORM row or, for long lists, from a plain row of ``_COLUMNS`` (no
+    ORM objects to build: a district's ~1,700 open tickets load in half the time)."""
     return Ticket(
         id=row.id,
         community_id=row.community_id,
@@ -67,11 +76,11 @@ def _ticket(row: TicketRow) -> Ticket:
         reporter_id=row.reporter_id,
         reporter_name=row.reporter_name,
         text=row.text,
-        category=Category(row.category),
+        category=_CATEGORIES[row.category],
         confidence=row.confidence,
         urgent=row.urgent,
-        tier=Tier(row.tier),
-        status=TicketStatus(row.status),
+        tier=_TIERS[row.tier],
+        status=_STATUSES[row.status],
         created_at=row.created_at,
         assignee_id=row.assignee_id,
         location=dict(row.location or {}),
@@ -89,7 +98,7 @@ def _ticket(row: TicketRow) -> Ticket:
         follow_up_text=row.follow_up_text,
         follow_up_at=row.follow_up_at,
         merged_into=row.merged_into,
-        rating=Rating(row.rating) if row.rating else None,
+        rating=_RATINGS[row.rating] if row.rating else None,
         households=row.households,
         topic=row.topic,
         answered=row.answered,
@@ -97,6 +106,8 @@ def _ticket(row: TicketRow) -> Ticket:
         version=row.version,
     )
 
+
+_COLUMNS = tuple(TicketRow.__table__.c)
 
 # What a lifecycle step may change; everything else about a ticket is fixed at intake.
 _MUTABLE = (
@@ -163,6 +174,8 @@ class SqlTicketRepository:
             version=0,
         )
         self.session.add(row)
+        # The figures count this ticket's day again (storage/figure_repository.py).
+        self.session.add(FigureChangeRow(reported_at=ticket.created_at))
         await self.session.flush()
         return _ticket(row)
 
@@ -184,6 +197,7 @@ class SqlTicketRepository:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise StaleTicket(f"ticket #{ticket.id} changed meanwhile")
+        self.session.add(FigureChangeRow(reported_at=ticket.created_at))
         return replace(ticket, version=ticket.version + 1)
 
     async def open_for(self, assignee_id: str, limit: int = 50) -> list[Ticket]:
@@ -204,24 +218,35 @@ class SqlTicketRepository:
     ) -> list[Ticket]:
         """Tickets reported in [start, end), oldest first; None: every community."""
         query = (
-            select(TicketRow)
+            select(*_COLUMNS)
             .where(TicketRow.created_at >= start, TicketRow.created_at < end)
             .order_by(TicketRow.created_at, TicketRow.id)
         )
         if community_ids is not None:
             query = query.where(TicketRow.community_id.in_(community_ids))
-        return [_ticket(r) for r in await self.session.scalars(query)]
+        return [_ticket(r) for r in await self.session.execute(query)]
 
-    async def all_open(self, community_ids: list[str] | None = None) -> list[Ticket]:
-        """Every open ticket, the most pressing deadline first."""
+    async def all_open(
+        self, community_ids: list[str] | None = None, limit: int | None = None
+    ) -> list[Ticket]:
+        """Open tickets, the most pressing deadline first (all of them, or the first
+        ``limit``)."""
         query = (
-            select(TicketRow)
+            select(*_COLUMNS)
             .where(TicketRow.status.in_([s.value for s in OPEN_STATUSES]))
             .order_by(TicketRow.resolve_due_at, TicketRow.id)
+            .limit(limit)
         )
         if community_ids is not None:
             query = query.where(TicketRow.community_id.in_(community_ids))
-        return [_ticket(r) for r in await self.session.scalars(query)]
+        return [_ticket(r) for r in await self.session.execute(query)]
+
+    async def count_open(self, community_ids: list[str] | None = None) -> int:
+        """How many tickets are open."""
+        query = select(func.count()).where(TicketRow.status.in_([s.value for s in OPEN_STATUSES]))
+        if community_ids is not None:
+            query = query.where(TicketRow.community_id.in_(community_ids))
+        return int(await self.session.scalar(query) or 0)
 
     async def open_like(
         self, community_id: str, category: Category, since: datetime, limit: int = 50

@@ -12,6 +12,7 @@ from bot.clock import FakeClock
 from bot.config import CommunityFile
 from bot.core import Core, build_core
 from bot.domain import DISTRICT, Rating, TicketStatus, Tier
+from bot.services import figures as figures_module
 from bot.services.intake import IncomingMessage, Outcome
 from bot.services.keywords import BadKeyword
 from bot.services.tickets import resident_actor, staff_actor
@@ -211,6 +212,28 @@ async def test_figures_count_completion_on_time_and_satisfaction(
     assert set(board.by_grid) == {"G01"}
     assert [t.id for t, _ in board.open_tickets] == [2]
     assert board.by_staff["wang"].received == 2
+    assert board.open_count == 1
+
+
+async def test_dashboard_lists_the_most_pressing_open_tickets_and_counts_them_all(
+    core: Core, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A district has ~1,700 open tickets: the page lists the most pressing ones and the
+    count says how many there are in all."""
+    monkeypatch.setattr(figures_module, "OPEN_LISTED", 2)
+    for n, text in enumerate(("3号楼电梯坏了", "2号楼楼道灯不亮了", "1号楼水管漏水了"), 1):
+        await say(core, text, n)
+        clock.advance(timedelta(minutes=1))
+    board = await core.figures.dashboard(*core.figures.local_range(1))
+    assert board.open_count == 3
+    listed = [t for t, _ in board.open_tickets]
+    async with core.uows() as uow:
+        everything = await uow.tickets.all_open()
+    assert len(everything) == 3
+    assert [t.id for t in listed] == [t.id for t in everything[:2]]
+    dues = [t.resolve_due_at for t in everything]
+    assert None not in dues
+    assert dues == sorted(dues)  # type: ignore[type-var]
 
 
 async def test_weekly_note_goes_to_each_group_once_a_week(

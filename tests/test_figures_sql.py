@@ -1,15 +1,23 @@
 """The database's sums (storage/figure_repository.py) mean what Figures.add means for one
-ticket: on random tickets of every status, tier, rating and deadline, both agree."""
+ticket: on random tickets of every status, tier, rating and deadline, both agree; and the
+roll-up of past days (figure_days) keeps agreeing as tickets change and time passes."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from bot.domain import Category, Rating, TicketStatus, Tier
-from bot.services.figures import Figures
-from storage.models import TicketRow
+from bot.clock import FakeClock
+from bot.config import CommunityFile
+from bot.directory import DirectoryHolder
+from bot.domain import REQUEST_CATEGORIES, Category, NewTicket, Rating, TicketStatus, Tier
+from bot.services.figures import Dashboard, Figures, FigureService
+from storage.figure_repository import _sums
+from storage.models import FIGURE_SUMS, TicketRow
 from storage.uow import SqlUnitOfWorkFactory
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -62,7 +70,7 @@ async def test_sums_agree_with_counting_one_ticket_at_a_time(uows: SqlUnitOfWork
     for communities in (None, ["xingfu"]):
         async with uows() as uow:
             tickets = await uow.tickets.reported_between(START, END, communities)
-            sums = await uow.figures.counts(START, END, communities, NOW)
+            sums = await uow.figures.counts(None, [(START, END)], communities, NOW)
             hours = await uow.figures.received_by_hour(START, END, communities)
         assert tickets
         by_grid_python: dict[str, Figures] = {}
@@ -92,3 +100,166 @@ async def test_sums_agree_with_counting_one_ticket_at_a_time(uows: SqlUnitOfWork
         }
         by_day_sql = Counter({(at.isoformat(), category): n for at, category, n in hours})
         assert by_day_sql == by_day_python
+
+
+async def _expected(
+    uows: SqlUnitOfWorkFactory,
+    *,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    zone: ZoneInfo,
+    community_ids: list[str] | None,
+) -> tuple[dict[tuple[str, str], Figures], dict[date, Counter[str]]]:
+    """The figures of [start, end) counted one ticket at a time."""
+    async with uows() as uow:
+        tickets = await uow.tickets.reported_between(start, end, community_ids)
+    levels: dict[tuple[str, str], Figures] = {}
+    by_day: dict[date, Counter[str]] = {}
+    for ticket in tickets:
+        for level, key in (
+            ("all", ""),
+            ("community", ticket.community_id),
+            ("grid", ticket.grid_id),
+            ("staff", ticket.assignee_id or ""),
+        ):
+            levels.setdefault((level, key), Figures()).add(ticket, now)
+        if ticket.status not in (TicketStatus.MERGED, TicketStatus.CANCELLED):
+            day = ticket.created_at.astimezone(zone).date()
+            by_day.setdefault(day, Counter())[ticket.category.value] += 1
+    return levels, by_day
+
+
+def _seen(board: Dashboard) -> tuple[dict[tuple[str, str], Figures], dict[date, Counter[str]]]:
+    levels = {("all", ""): board.total} if board.total != Figures() else {}
+    for level, part in (
+        ("community", board.by_community),
+        ("grid", board.by_grid),
+        ("staff", board.by_staff),
+    ):
+        levels.update({(level, key): figures for key, figures in part.items()})
+    return levels, {day: counts for day, counts in board.by_day.items() if counts}
+
+
+async def test_rolled_up_days_stay_true_as_tickets_change_and_deadlines_pass(
+    uows: SqlUnitOfWorkFactory, demo_file: CommunityFile
+) -> None:
+    """Whole past days come from the roll-up (figure_days); the dashboard still equals
+    counting every ticket, after tickets of counted days change, after their deadlines run
+    out with nobody writing, for one community, for ranges not on midnights, and when the
+    zone changes."""
+    rng = random.Random(2026)
+    clock = FakeClock(NOW)
+    holder = DirectoryHolder(demo_file.directory)
+    service = FigureService(uows, holder, clock)
+    communities = [c.id for c in demo_file.directory.communities]
+    async with uows() as uow:
+        for n in range(400):
+            created = NOW - timedelta(minutes=rng.randint(1, 9 * 24 * 60))
+            tier = rng.choice(list(Tier))
+            await uow.tickets.add(
+                NewTicket(
+                    community_id=rng.choice(communities),
+                    grid_id=rng.choice(["G01", "G02", "G03"]),
+                    chat_id=-100,
+                    message_id=n,
+                    reporter_id=1,
+                    reporter_name="居民",
+                    text="x",
+                    category=rng.choice(REQUEST_CATEGORIES),
+                    confidence=0.9,
+                    urgent=rng.random() < 0.1,
+                    tier=tier,
+                    created_at=created,
+                    assignee_id=rng.choice(["li", "wang", None]),
+                    location={},
+                    accept_due_at=created + timedelta(minutes=5),
+                    # some deadlines run out after NOW: the counts must change by themselves
+                    resolve_due_at=created + timedelta(hours=rng.choice([0.5, 2, 24, 60])),
+                )
+            )
+        await uow.commit()
+
+    async def check(start: datetime, end: datetime, ids: list[str] | None = None) -> None:
+        zone = ZoneInfo(holder.current.timezone)
+        board = await service.dashboard(start, end, ids)
+        expected = await _expected(
+            uows, start=start, end=end, now=clock.now(), zone=zone, community_ids=ids
+        )
+        assert _seen(board) == expected
+
+    week = service.local_range(7)
+    await check(*week)
+    async with uows() as uow:
+        counted = await uow.figures.counted_days(date(2026, 11, 1), date(2026, 11, 30))
+    today = NOW.astimezone(ZoneInfo(demo_file.directory.timezone)).date()
+    assert sorted(counted) == [today - timedelta(days=d) for d in range(6, 0, -1)]
+    await check(*week, [communities[0]])
+
+    # Tickets of counted days change: accepted, resolved and rated, merged, withdrawn.
+    async with uows() as uow:
+        tickets = await uow.tickets.reported_between(*week, None)
+        for ticket in rng.sample(tickets, 120):
+            at = ticket.created_at + timedelta(minutes=rng.randint(1, 400))
+            status = rng.choice(
+                [
+                    *(TicketStatus.ACCEPTED, TicketStatus.RESOLVED, TicketStatus.CLOSED),
+                    *(TicketStatus.MERGED, TicketStatus.CANCELLED),
+                ]
+            )
+            done = status in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+            changed = replace(
+                ticket,
+                status=status,
+                accepted_at=at,
+                resolved_at=at if done else None,
+                rating=rng.choice([*Rating, None]) if done else None,
+                answered=rng.random() < 0.2,
+            )
+            await uow.tickets.save(changed, clock.now())
+        await uow.commit()
+    await check(*week)
+    await check(*week, [communities[0]])
+
+    # Two days later with nobody writing: pending deadlines of counted days ran out, and
+    # the range moved on (yesterday is now a past day to count).
+    clock.advance(timedelta(days=2, hours=3))
+    await check(*service.local_range(7))
+    await check(*service.local_range(30))
+    # Not on midnights: the edges are counted from the tickets.
+    await check(clock.now() - timedelta(days=6, hours=5), clock.now() - timedelta(hours=30))
+
+    # Another zone: every day counted in the old one is counted again.
+    holder.current = replace(holder.current, timezone="America/New_York")
+    await check(*service.local_range(7))
+    async with uows() as uow:
+        zones = {
+            zone
+            for zone, _ in (
+                await uow.figures.counted_days(today - timedelta(days=30), today)
+            ).values()
+        }
+    assert "America/New_York" in zones
+
+
+def test_the_roll_up_columns_are_the_sums_the_query_counts() -> None:
+    assert tuple(_sums(NOW)) == FIGURE_SUMS
+
+
+async def test_two_dashboards_at_once_count_each_day_once(
+    uows: SqlUnitOfWorkFactory, demo_file: CommunityFile
+) -> None:
+    """Two admins (or two processes) opening the dashboard together: the days are counted
+    under a lock, once, and both see the same figures."""
+    clock = FakeClock(NOW)
+    service = FigureService(uows, DirectoryHolder(demo_file.directory), clock)
+    rng = random.Random(7)
+    async with uows() as uow:
+        uow.tickets.session.add_all([_row(rng, n) for n in range(200)])
+        await uow.commit()
+    month = service.local_range(30)
+    first, second = await asyncio.gather(service.dashboard(*month), service.dashboard(*month))
+    assert first.total.received > 0
+    assert _seen(first) == _seen(second)
+    again = await service.dashboard(*month)
+    assert _seen(again) == _seen(first)

@@ -3,9 +3,11 @@ satisfaction, by community, grid and staff member, and the weekly note for each 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from bot.directory import DirectoryHolder
@@ -15,6 +17,7 @@ from bot.domain import (
     Rating,
     Stage,
     Ticket,
+    TicketCounts,
     TicketStatus,
     Tier,
 )
@@ -45,6 +48,13 @@ class Rate:
     def percent(self) -> str:
         """ "95.0%" or "—"."""
         return "—" if self.value is None else f"{self.value * 100:.1f}%"
+
+
+@cache
+def _split(name: str) -> tuple[str, str]:
+    """ "due:resolve:general" -> ("due", "resolve:general")"""
+    kind, _, key = name.partition(":")
+    return kind, key
 
 
 @dataclass
@@ -95,7 +105,7 @@ class Figures:
         for name, value in counts.items():
             if not value:
                 continue
-            kind, _, key = name.partition(":")
+            kind, key = _split(name)
             if kind == "category":
                 self.by_category[key] += value
             elif kind == "rating":
@@ -147,7 +157,14 @@ class Dashboard:
     by_community: dict[str, Figures]
     by_grid: dict[str, Figures]
     by_staff: dict[str, Figures]  # by the assignee at the end
-    open_tickets: list[tuple[Ticket, Colour]]
+    open_tickets: list[tuple[Ticket, Colour]]  # the most pressing OPEN_LISTED of them
+    open_count: int  # all open tickets
+
+
+# The dashboard lists this many open tickets, the most pressing first: a community has a few
+# dozen; a district's ~1,700 would be a page nobody reads (one community at a time, or the
+# export, shows them all).
+OPEN_LISTED = 200
 
 
 ON_TIME_KEYS = (
@@ -180,10 +197,10 @@ class FigureService:
         """The figures of tickets reported in [start, end)."""
         now = self._clock.now()
         zone = ZoneInfo(self._directory.current.timezone)
-        async with self._uows() as uow:
-            sums = await uow.figures.counts(start, end, community_ids, now)
-            hours = await uow.figures.received_by_hour(start, end, community_ids)
-            still_open = await uow.tickets.all_open(community_ids)
+        # Two connections at once: the database works on one while Python reads the other.
+        (sums, received), (still_open, open_count) = await asyncio.gather(
+            self._count(start, end, community_ids, now), self._open(community_ids)
+        )
         total = Figures()
         by_day: dict[date, Counter[str]] = {}
         day = start.astimezone(zone).date()
@@ -199,11 +216,85 @@ class FigureService:
                 total.absorb(row.counts)
             else:
                 levels[row.level].setdefault(row.key or "", Figures()).absorb(row.counts)
-        for hour, category, count in hours:
-            by_day.setdefault(hour.astimezone(zone).date(), Counter())[category] += count
+        for day, category, count in received:
+            by_day.setdefault(day, Counter())[category] += count
         policy = self._directory.current.sla
         coloured = [(t, sla.colour(t, policy, now)) for t in still_open]
-        return Dashboard(start, end, total, by_day, by_community, by_grid, by_staff, coloured)
+        return Dashboard(
+            start, end, total, by_day, by_community, by_grid, by_staff, coloured, open_count
+        )
+
+    async def _open(self, community_ids: list[str] | None) -> tuple[list[Ticket], int]:
+        async with self._uows() as uow:
+            listed = await uow.tickets.all_open(community_ids, OPEN_LISTED)
+            count = len(listed)
+            if count == OPEN_LISTED:
+                count = await uow.tickets.count_open(community_ids)
+            return listed, count
+
+    async def _count(
+        self, start: datetime, end: datetime, community_ids: list[str] | None, now: datetime
+    ) -> tuple[list[TicketCounts], list[tuple[date, str, int]]]:
+        """Tickets reported in [start, end): their sums, and how many of each category
+        each local day received.
+
+        Whole local days before today are read from the roll-up (each day counted once and
+        again only when one of its tickets changes or one of its deadlines runs out); today
+        and any part of a day at the edges are counted from the tickets."""
+        zone = ZoneInfo(self._directory.current.timezone)
+        today = now.astimezone(zone).date()
+
+        def midnight(day: date) -> datetime:
+            return datetime.combine(day, datetime.min.time(), zone)
+
+        first = start.astimezone(zone).date()
+        if midnight(first) < start:
+            first += timedelta(days=1)
+        days = []
+        day = first
+        while midnight(day + timedelta(days=1)) <= end and day < today:
+            days.append(day)
+            day += timedelta(days=1)
+        live = [(start, end)]
+        if days:
+            await self._roll_up(days, zone, now)
+            live = [(start, midnight(days[0])), (midnight(days[-1] + timedelta(days=1)), end)]
+        live = [(a, b) for a, b in live if a < b]
+        received: list[tuple[date, str, int]] = []
+        async with self._uows() as uow:
+            sums = await uow.figures.counts(
+                (days[0], days[-1]) if days else None, live, community_ids, now
+            )
+            if days:
+                received += await uow.figures.day_received(days[0], days[-1], community_ids)
+            for part_start, part_end in live:
+                hours = await uow.figures.received_by_hour(part_start, part_end, community_ids)
+                received += [(h.astimezone(zone).date(), c, n) for h, c, n in hours]
+        return sums, received
+
+    async def _roll_up(self, days: list[date], zone: ZoneInfo, now: datetime) -> None:
+        """Make sure these past local days are counted and still true: days whose tickets
+        changed since, or counted in another zone, or with a deadline run out since, are
+        counted again."""
+        name = str(zone)
+        async with self._uows() as uow:
+            changed = await uow.figures.take_changes()
+            stale = {at.astimezone(zone).date() for at in changed}
+            counted = await uow.figures.counted_days(days[0], days[-1])
+            stale |= {
+                day
+                for day, (counted_zone, valid_until) in counted.items()
+                if counted_zone != name or (valid_until is not None and valid_until <= now)
+            }
+            await uow.figures.forget_days(stale)
+            to_count = [day for day in days if day in stale or day not in counted]
+            for day in to_count:
+                start = datetime.combine(day, datetime.min.time(), zone)
+                end = datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
+                await uow.figures.count_day(day, start, end, name, now)
+            if len(to_count) >= 7:
+                await uow.figures.analyze()
+            await uow.commit()
 
     async def tickets(
         self, start: datetime, end: datetime, community_ids: list[str] | None = None
@@ -217,8 +308,7 @@ class FigureService:
     ) -> dict[str, Figures]:
         """The seven days ending with ``end_day``, counted per grid (one read for all)."""
         start, end = self.local_range(7, end_day)
-        async with self._uows() as uow:
-            sums = await uow.figures.counts(start, end, community_ids, self._clock.now())
+        sums, _ = await self._count(start, end, community_ids, self._clock.now())
         by_grid: dict[str, Figures] = {}
         for row in sums:
             if row.level == "grid" and row.key is not None:

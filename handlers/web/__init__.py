@@ -277,6 +277,7 @@ async def dashboard(request: web.Request) -> web.Response:
         on_time_chart=charts.share_bars(on_time),
         rating_chart=charts.share_bars(ratings),
         open_tickets=board.open_tickets,
+        open_count=board.open_count,
         colour_name=COLOUR_NAME,
         status_name=exports.STATUS_NAME,
         figure_headers=exports.FIGURE_HEADERS,
