@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -495,15 +495,19 @@ class FigureRepository(Protocol):
 
     # The roll-up: each past local day's tickets counted once, kept until they change.
 
-    async def take_changes(self) -> list[datetime]:
-        """Wait until nobody else counts days; take the report times of the tickets opened
-        or changed since the last count (their days must be counted again)."""
+    async def take_changes(self) -> list[tuple[datetime, str | None]]:
+        """Wait until nobody else counts days; take the report times and communities of the
+        tickets opened or changed since the last count (those parts of their days must be
+        counted again; community None: the whole day)."""
         ...
 
-    async def counted_days(
-        self, first: date, last: date
-    ) -> dict[date, tuple[str, datetime | None]]:
-        """Days in [first, last] already counted: the zone and until when the counts hold."""
+    async def counted_days(self, days: Iterable[date]) -> dict[date, str]:
+        """Which of these days are counted, and in which zone."""
+        ...
+
+    async def expired_parts(self, first: date, last: date, now: datetime) -> set[tuple[date, str]]:
+        """(day, community) parts of the counted days in [first, last] whose counts no
+        longer hold at ``now``."""
         ...
 
     async def forget_days(self, days: Iterable[date]) -> None:
@@ -511,9 +515,17 @@ class FigureRepository(Protocol):
         ...
 
     async def count_day(
-        self, day: date, start: datetime, end: datetime, zone: str, now: datetime
+        self,
+        day: date,
+        start: datetime,
+        end: datetime,
+        *,
+        zone: str,
+        now: datetime,
+        community_ids: Collection[str] | None = None,
     ) -> None:
-        """Count the tickets reported in [start, end) (local ``day``) as of ``now``."""
+        """Count the tickets reported in [start, end) (local ``day``) as of ``now``: all of
+        them, or these communities' again."""
         ...
 
     async def analyze(self) -> None:

@@ -142,6 +142,7 @@ class Runtime:
         core.sender.start()
         core.scheduler.start()  # acts at once on whatever fell due while the bot was down
         core.weekly.start()
+        core.figures.start()
         self._parts = _Parts(engine, core, application, web_runner, sandbox, web_url, coordination)
         logger.info(
             "web admin at %sadmin/ (set a password: python -m bot set-password ID)", web_url
@@ -323,6 +324,7 @@ class Runtime:
             await application.stop()  # updates being handled finish (and queue their replies)
         await parts.core.scheduler.stop()
         await parts.core.weekly.stop()
+        await parts.core.figures.stop()
         await parts.core.sender.stop()  # sends in flight finish; the rest waits in the outbox
         await parts.coordination.stop()  # another process may send from now on
         await application.shutdown()

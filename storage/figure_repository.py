@@ -5,26 +5,31 @@ count them would take seconds, and even summing them in the database takes half 
 so each past local day is counted once into ``figure_days`` (per community, grid and
 assignee: ~1,300 rows a day for a district) and counted again only when one of its tickets
 changes (``figure_changes``, written in the ticket's own transaction) or one of its pending
-deadlines runs out (``figure_day_states.valid_until``). A range's figures are then one
-query over the counted days plus the tickets of the days still being worked on, summed
-into one row per community, grid and assignee. The meaning of every sum is the one
-:meth:`bot.services.figures.Figures.add` gives a single ticket; tests check the two agree
-on random tickets, as tickets change and deadlines pass.
+deadlines runs out (``figure_community_days.valid_until``); only that community's part of
+the day is counted again. A range's figures are then one query over the counted days plus
+today's tickets, summed into one row per community, grid and assignee. The meaning of every
+sum is the one :meth:`bot.services.figures.Figures.add` gives a single ticket; tests check
+the two agree on random tickets, as tickets change and deadlines pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import typing
+from collections.abc import Collection, Iterable
 from datetime import UTC, date, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Date,
+    Insert,
     Integer,
     Select,
     String,
+    Table,
     and_,
+    bindparam,
     case,
     cast,
     delete,
@@ -41,6 +46,7 @@ from bot.domain import REQUEST_CATEGORIES, Rating, TicketCounts, TicketStatus, T
 from storage.models import (
     FIGURE_SUMS,
     FigureChangeRow,
+    FigureCommunityDayRow,
     FigureDayRow,
     FigureDayStateRow,
     TicketRow,
@@ -64,14 +70,14 @@ _DEADLINES = (
 )
 # Counting days is one process at a time (PostgreSQL's advisory lock; SQLite has one writer).
 _ROLL_UP_LOCK = 0x67726966
-_DAYS = FigureDayRow.__table__
+_DAYS = typing.cast(Table, FigureDayRow.__table__)
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.sum(case((condition, 1), else_=0))
 
 
-def _sums(now: datetime) -> dict[str, ColumnElement[int]]:
+def _sums(now: datetime | ColumnElement[Any]) -> dict[str, ColumnElement[int]]:
     status = TicketRow.status
     received = status.not_in(_NOT_RECEIVED)
     done = status.in_(_DONE)
@@ -107,34 +113,37 @@ def _sums(now: datetime) -> dict[str, ColumnElement[int]]:
     return sums
 
 
-def _per_level(
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    community_ids: list[str] | None = None,
-    day: date | None = None,
-) -> list[Select[Any]]:
-    """The tickets reported in [start, end) summed per community, per grid and per assignee
-    (``key`` '' for nobody): rows of (community_id, level, key, *sums), preceded by ``day``
-    when given (the roll-up's rows). The tickets are read once, into sums per (community,
-    grid, assignee) that the three levels add up."""
+@cache
+def _per_level(part: str = "", *, filtered: bool = False, dated: bool = False) -> list[Select[Any]]:
+    """The tickets reported in [``start<part>``, ``end<part>``) summed per community, per grid
+    and per assignee (``key`` '' for nobody) as of ``now``: rows of (community_id, level,
+    key, *sums), preceded by ``day`` when ``dated`` (the roll-up's rows); only the
+    communities ``ids`` when ``filtered``. The tickets are read once, into sums per
+    (community, grid, assignee) that the three levels add up. Built once per shape, with
+    the values as parameters: building a statement this size costs more than running it."""
     fine_query = (
         select(
             TicketRow.community_id,
             TicketRow.grid_id,
             func.coalesce(TicketRow.assignee_id, "").label("staff"),
-            *(column.label(figure_column(name)) for name, column in _sums(now).items()),
+            *(
+                column.label(figure_column(name))
+                for name, column in _sums(bindparam("now")).items()
+            ),
         )
-        .where(TicketRow.created_at >= start, TicketRow.created_at < end)
+        .where(
+            TicketRow.created_at >= bindparam(f"start{part}"),
+            TicketRow.created_at < bindparam(f"end{part}"),
+        )
         .group_by(TicketRow.community_id, TicketRow.grid_id, TicketRow.assignee_id)
     )
-    if community_ids is not None:
-        fine_query = fine_query.where(TicketRow.community_id.in_(community_ids))
-    fine = fine_query.cte()
+    if filtered:
+        fine_query = fine_query.where(TicketRow.community_id.in_(bindparam("ids", expanding=True)))
+    fine = fine_query.cte(f"fine{part}")
     # Whole numbers throughout (a sum of sums would turn into PostgreSQL's slow numeric).
     columns = [figure_column(n) for n in FIGURE_SUMS]
     sums = [cast(func.sum(fine.c[c]), Integer).label(c) for c in columns]
-    dated: list[Any] = [literal(day, Date)] if day is not None else []
+    day: list[Any] = [bindparam("day", type_=Date())] if dated else []
     queries: list[Select[Any]] = []
     for level, key in (
         ("community", fine.c.community_id),
@@ -142,10 +151,43 @@ def _per_level(
         ("staff", fine.c.staff),
     ):
         query: Select[Any] = select(
-            *dated, fine.c.community_id, literal(level, String).label("level"), key.label("key")
+            *day, fine.c.community_id, literal(level, String).label("level"), key.label("key")
         )
         queries.append(query.add_columns(*sums).group_by(fine.c.community_id, key))
     return queries
+
+
+@cache
+def _count_day(filtered: bool) -> Insert:
+    """Write a day's rows (``day``, tickets in [``start``, ``end``)) into the roll-up."""
+    targets = ["day", "community_id", "level", "key", *map(figure_column, FIGURE_SUMS)]
+    rows = union_all(*_per_level(filtered=filtered, dated=True))
+    return insert(_DAYS).from_select(targets, rows)  # Core: values are parameters
+
+
+@cache
+def _summed(rolled: bool, live: int, filtered: bool) -> Select[Any]:
+    """Counted days [``first``, ``last``] (when ``rolled``) and ``live`` ranges of tickets
+    (``start_<n>``, ``end_<n>``), summed per level and key (see :func:`_per_level`)."""
+    parts: list[Select[Any]] = []
+    if rolled:
+        days = select(
+            FigureDayRow.community_id,
+            FigureDayRow.level,
+            FigureDayRow.key,
+            *(_DAYS.c[figure_column(name)] for name in FIGURE_SUMS),
+        ).where(FigureDayRow.day >= bindparam("first"), FigureDayRow.day <= bindparam("last"))
+        if filtered:
+            days = days.where(FigureDayRow.community_id.in_(bindparam("ids", expanding=True)))
+        parts.append(days)
+    for n in range(live):
+        parts += _per_level(f"_{n}", filtered=filtered)
+    both = union_all(*parts).subquery()
+    return select(
+        both.c.level,
+        both.c.key,
+        *(func.sum(both.c[figure_column(name)]) for name in FIGURE_SUMS),
+    ).group_by(both.c.level, both.c.key)
 
 
 class SqlFigureRepository:
@@ -164,36 +206,24 @@ class SqlFigureRepository:
         """The counted days ``days`` (first, last) plus the tickets reported in each ``live``
         range, summed in all and per community, grid and assignee: one query, so a district
         comes back as ~1,300 rows whatever the range."""
-        parts: list[Select[Any]] = []
-        if days is not None:
-            parts.append(
-                select(
-                    FigureDayRow.community_id,
-                    FigureDayRow.level,
-                    FigureDayRow.key,
-                    *(_DAYS.c[figure_column(name)] for name in FIGURE_SUMS),
-                ).where(FigureDayRow.day >= days[0], FigureDayRow.day <= days[1])
-            )
-            if community_ids is not None:
-                parts[0] = parts[0].where(FigureDayRow.community_id.in_(community_ids))
-        for start, end in live:
-            parts += _per_level(start, end, now, community_ids)
         total = dict.fromkeys(FIGURE_SUMS, 0)
         out = [TicketCounts("all", None, total)]
-        if not parts:
+        if days is None and not live:
             return out
+        values: dict[str, Any] = {"now": now}
+        if days is not None:
+            values.update(first=days[0], last=days[1])
+        for n, (start, end) in enumerate(live):
+            values.update({f"start_{n}": start, f"end_{n}": end})
+        if community_ids is not None:
+            values["ids"] = list(community_ids)
+        query = _summed(days is not None, len(live), community_ids is not None)
         if self.session.get_bind().dialect.name == "postgresql":
             # ~40,000 rows into ~1,300 sums: hashed in memory (the default work_mem is 4 MB;
             # this lasts for the transaction only).
             await self.session.execute(text("SET LOCAL work_mem = '64MB'"))
-        both = union_all(*parts).subquery()
-        query = select(
-            both.c.level,
-            both.c.key,
-            *(func.sum(both.c[figure_column(name)]) for name in FIGURE_SUMS),
-        ).group_by(both.c.level, both.c.key)
-        for level, key, *values in await self.session.execute(query):
-            counts = dict(zip(FIGURE_SUMS, map(int, values), strict=True))
+        for level, key, *sums in await self.session.execute(query, values):
+            counts = dict(zip(FIGURE_SUMS, map(int, sums), strict=True))
             if level == "community":
                 for name, value in counts.items():
                     total[name] += value
@@ -228,58 +258,99 @@ class SqlFigureRepository:
 
     # --- the roll-up: a local day's tickets counted once ----------------------------------
 
-    async def take_changes(self) -> list[datetime]:
+    async def take_changes(self) -> list[tuple[datetime, str | None]]:
         """Waits until no other process counts days, then takes (deletes) the marks of
-        tickets opened or changed since the last count: their report times. A ticket whose
-        transaction commits later leaves its mark for the next count."""
+        tickets opened or changed since the last count: their report times and communities
+        (None: count the whole day again). A ticket whose transaction commits later leaves
+        its mark for the next count."""
         if self.session.get_bind().dialect.name == "postgresql":
             await self.session.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ROLL_UP_LOCK}
             )
-        rows = await self.session.scalars(
-            delete(FigureChangeRow).returning(FigureChangeRow.reported_at)
-        )
-        return list(rows)
-
-    async def counted_days(
-        self, first: date, last: date
-    ) -> dict[date, tuple[str, datetime | None]]:
-        """The days in [first, last] already counted: their zone and ``valid_until``."""
         rows = await self.session.execute(
-            select(
-                FigureDayStateRow.day, FigureDayStateRow.zone, FigureDayStateRow.valid_until
-            ).where(FigureDayStateRow.day >= first, FigureDayStateRow.day <= last)
+            delete(FigureChangeRow).returning(
+                FigureChangeRow.reported_at, FigureChangeRow.community_id
+            )
         )
-        return {day: (zone, valid_until) for day, zone, valid_until in rows}
+        return [(at, community_id) for at, community_id in rows]
+
+    async def counted_days(self, days: Iterable[date]) -> dict[date, str]:
+        """Which of these days are counted, and in which zone."""
+        days = list(days)
+        out: dict[date, str] = {}
+        for chunk in range(0, len(days), 500):
+            rows = await self.session.execute(
+                select(FigureDayStateRow.day, FigureDayStateRow.zone).where(
+                    FigureDayStateRow.day.in_(days[chunk : chunk + 500])
+                )
+            )
+            out.update({day: zone for day, zone in rows})  # noqa: C416 - rows are Row objects
+        return out
+
+    async def expired_parts(self, first: date, last: date, now: datetime) -> set[tuple[date, str]]:
+        """The (day, community) parts of the counted days in [first, last] whose counts no
+        longer hold at ``now`` (one of their pending deadlines ran out)."""
+        rows = await self.session.execute(
+            select(FigureCommunityDayRow.day, FigureCommunityDayRow.community_id).where(
+                FigureCommunityDayRow.day >= first,
+                FigureCommunityDayRow.day <= last,
+                FigureCommunityDayRow.valid_until <= now,
+            )
+        )
+        return {(day, community_id) for day, community_id in rows}
 
     async def forget_days(self, days: Iterable[date]) -> None:
         """Drop these days' counts (they are counted again when next asked for)."""
         days = list(days)
         for chunk in range(0, len(days), 500):
             part = days[chunk : chunk + 500]
-            await self.session.execute(delete(FigureDayRow).where(FigureDayRow.day.in_(part)))
-            await self.session.execute(
-                delete(FigureDayStateRow).where(FigureDayStateRow.day.in_(part))
-            )
+            for table in (FigureDayRow, FigureCommunityDayRow, FigureDayStateRow):
+                await self.session.execute(delete(table).where(table.day.in_(part)))
 
     async def count_day(
-        self, day: date, start: datetime, end: datetime, zone: str, now: datetime
+        self,
+        day: date,
+        start: datetime,
+        end: datetime,
+        *,
+        zone: str,
+        now: datetime,
+        community_ids: Collection[str] | None = None,
     ) -> None:
         """Count the tickets reported in [start, end), local ``day`` in ``zone``, per
-        community, grid and assignee, as of ``now``; the counts hold until the first of those
-        tickets' deadlines still to run out."""
-        reported = and_(TicketRow.created_at >= start, TicketRow.created_at < end)
-        targets = ["day", "community_id", "level", "key", *map(figure_column, FIGURE_SUMS)]
-        rows = union_all(*_per_level(start, end, now, day=day))
-        await self.session.execute(insert(FigureDayRow).from_select(targets, rows))
-        pending = select(
-            *(func.min(case((and_(met.is_(None), due > now), due))) for met, due in _DEADLINES)
-        ).where(reported)
-        firsts = [at for at in (await self.session.execute(pending)).one() if at is not None]
-        valid_until = min(_aware(at) for at in firsts) if firsts else None
-        self.session.add(
-            FigureDayStateRow(day=day, zone=zone, counted_at=now, valid_until=valid_until)
+        community, grid and assignee, as of ``now`` (only these communities' parts, counted
+        again, when given); each community's counts hold until the first of its tickets'
+        deadlines still to run out."""
+        ids = None if community_ids is None else sorted(community_ids)
+        # Whatever was counted of this day (or of these communities' parts) goes first.
+        for table in (FigureDayRow, FigureCommunityDayRow):
+            scope = delete(table).where(table.day == day)
+            if ids is not None:
+                scope = scope.where(table.community_id.in_(ids))
+            await self.session.execute(scope)
+        values: dict[str, Any] = {"day": day, "start": start, "end": end, "now": now}
+        if ids is not None:
+            values["ids"] = ids
+        await self.session.execute(_count_day(ids is not None), values)
+        pending = (
+            select(
+                TicketRow.community_id,
+                *(func.min(case((and_(met.is_(None), due > now), due))) for met, due in _DEADLINES),
+            )
+            .where(TicketRow.created_at >= start, TicketRow.created_at < end)
+            .group_by(TicketRow.community_id)
         )
+        if ids is not None:
+            pending = pending.where(TicketRow.community_id.in_(ids))
+        for community, *firsts in await self.session.execute(pending):
+            due = [_aware(at) for at in firsts if at is not None]
+            self.session.add(
+                FigureCommunityDayRow(
+                    day=day, community_id=community, valid_until=min(due) if due else None
+                )
+            )
+        if ids is None:
+            self.session.add(FigureDayStateRow(day=day, zone=zone, counted_at=now))
         await self.session.flush()
 
     async def analyze(self) -> None:

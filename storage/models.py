@@ -442,22 +442,34 @@ for _name in FIGURE_SUMS:
 
 
 class FigureDayStateRow(Base):
-    """Which local days are counted in ``figure_days`` (revision 0010), in which zone, and
-    until when the counts hold: ``valid_until`` is the first deadline of that day's tickets
-    still to run out, which turns a ticket from pending to late without any write."""
+    """Which local days are counted in ``figure_days`` (revision 0010), and in which zone."""
 
     __tablename__ = "figure_day_states"
     day: Mapped[date] = mapped_column(Date, primary_key=True)
     zone: Mapped[str] = mapped_column(String(64))
     counted_at: Mapped[datetime]
+
+
+class FigureCommunityDayRow(Base):
+    """One community's part of a counted day (revision 0011) and until when its counts hold:
+    ``valid_until`` is the first deadline of its tickets still to run out, which turns a
+    ticket from pending to late without any write. A change or a deadline recounts just
+    this part, not the whole district's day."""
+
+    __tablename__ = "figure_community_days"
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    community_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     valid_until: Mapped[datetime | None]
 
 
 class FigureChangeRow(Base):
     """A ticket was opened or changed (revision 0010): the day it was reported must be
-    counted again. Written in the ticket's own transaction, so no change is missed; taken
-    (deleted) by whoever counts the days next."""
+    counted again (its community's part of it). Written in the ticket's own transaction, so
+    no change is missed; taken (deleted) by whoever counts the days next."""
 
     __tablename__ = "figure_changes"
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     reported_at: Mapped[datetime]
+    # revision 0011: the ticket's community, so only its part of the day is counted again
+    # (None: the whole day)
+    community_id: Mapped[str | None] = mapped_column(String(64))

@@ -175,7 +175,9 @@ class SqlTicketRepository:
         )
         self.session.add(row)
         # The figures count this ticket's day again (storage/figure_repository.py).
-        self.session.add(FigureChangeRow(reported_at=ticket.created_at))
+        self.session.add(
+            FigureChangeRow(reported_at=ticket.created_at, community_id=ticket.community_id)
+        )
         await self.session.flush()
         return _ticket(row)
 
@@ -197,7 +199,9 @@ class SqlTicketRepository:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise StaleTicket(f"ticket #{ticket.id} changed meanwhile")
-        self.session.add(FigureChangeRow(reported_at=ticket.created_at))
+        self.session.add(
+            FigureChangeRow(reported_at=ticket.created_at, community_id=ticket.community_id)
+        )
         return replace(ticket, version=ticket.version + 1)
 
     async def open_for(self, assignee_id: str, limit: int = 50) -> list[Ticket]:

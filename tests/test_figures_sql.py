@@ -11,13 +11,15 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import update
+
 from bot.clock import FakeClock
 from bot.config import CommunityFile
 from bot.directory import DirectoryHolder
 from bot.domain import REQUEST_CATEGORIES, Category, NewTicket, Rating, TicketStatus, Tier
 from bot.services.figures import Dashboard, Figures, FigureService
 from storage.figure_repository import _sums
-from storage.models import FIGURE_SUMS, TicketRow
+from storage.models import FIGURE_SUMS, FigureDayRow, TicketRow
 from storage.uow import SqlUnitOfWorkFactory
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -191,7 +193,9 @@ async def test_rolled_up_days_stay_true_as_tickets_change_and_deadlines_pass(
     week = service.local_range(7)
     await check(*week)
     async with uows() as uow:
-        counted = await uow.figures.counted_days(date(2026, 11, 1), date(2026, 11, 30))
+        counted = await uow.figures.counted_days(
+            date(2026, 11, 1) + timedelta(days=d) for d in range(30)
+        )
     today = NOW.astimezone(ZoneInfo(demo_file.directory.timezone)).date()
     assert sorted(counted) == [today - timedelta(days=d) for d in range(6, 0, -1)]
     await check(*week, [communities[0]])
@@ -232,14 +236,12 @@ async def test_rolled_up_days_stay_true_as_tickets_change_and_deadlines_pass(
     # Another zone: every day counted in the old one is counted again.
     holder.current = replace(holder.current, timezone="America/New_York")
     await check(*service.local_range(7))
+    new_york = clock.now().astimezone(ZoneInfo("America/New_York")).date()
     async with uows() as uow:
-        zones = {
-            zone
-            for zone, _ in (
-                await uow.figures.counted_days(today - timedelta(days=30), today)
-            ).values()
-        }
-    assert "America/New_York" in zones
+        counted = await uow.figures.counted_days(new_york - timedelta(days=d) for d in range(40))
+    week_days = [new_york - timedelta(days=d) for d in range(1, 7)]
+    assert [counted.get(day) for day in week_days] == ["America/New_York"] * 6
+    assert "Asia/Shanghai" in counted.values()  # older days: counted again when asked for
 
 
 def test_the_roll_up_columns_are_the_sums_the_query_counts() -> None:
@@ -263,3 +265,75 @@ async def test_two_dashboards_at_once_count_each_day_once(
     assert _seen(first) == _seen(second)
     again = await service.dashboard(*month)
     assert _seen(again) == _seen(first)
+
+
+async def test_a_change_counts_again_only_its_communitys_part_of_the_day(
+    uows: SqlUnitOfWorkFactory, demo_file: CommunityFile
+) -> None:
+    """A ticket of one community changes: that community's part of its day is counted
+    again; the other communities' parts are left as they were (a wrong figure planted in
+    one of them stays, which shows it was not counted again)."""
+    clock = FakeClock(NOW)
+    service = FigureService(uows, DirectoryHolder(demo_file.directory), clock)
+    communities = [c.id for c in demo_file.directory.communities][:2]
+    reported = NOW - timedelta(days=3)
+    async with uows() as uow:
+        for n in range(6):
+            await uow.tickets.add(
+                NewTicket(
+                    community_id=communities[n % 2],
+                    grid_id="G01",
+                    chat_id=-100,
+                    message_id=n,
+                    reporter_id=1,
+                    reporter_name="居民",
+                    text="x",
+                    category=Category.REPAIR,
+                    confidence=0.9,
+                    urgent=False,
+                    tier=Tier.GENERAL,
+                    created_at=reported,
+                    assignee_id="li",
+                    location={},
+                )
+            )
+        await uow.commit()
+    week = service.local_range(7)
+    board = await service.dashboard(*week)
+    assert {k: f.received for k, f in board.by_community.items()} == dict.fromkeys(communities, 3)
+    async with uows() as uow:  # plant a wrong figure in the second community's part
+        await uow.tickets.session.execute(
+            update(FigureDayRow)
+            .where(FigureDayRow.community_id == communities[1], FigureDayRow.level == "community")
+            .values(received=99)
+        )
+        first = (await uow.tickets.reported_between(*week, [communities[0]]))[0]
+        await uow.tickets.save(replace(first, status=TicketStatus.CANCELLED), clock.now())
+        await uow.commit()
+    board = await service.dashboard(*week)
+    assert board.by_community[communities[0]].received == 2  # counted again
+    assert board.by_community[communities[0]].cancelled == 1
+    assert board.by_community[communities[1]].received == 99  # left alone
+
+
+async def test_the_past_year_is_kept_counted_in_the_background(
+    uows: SqlUnitOfWorkFactory, demo_file: CommunityFile
+) -> None:
+    """keep_counted (run every minute by the runtime) counts every past day of the range
+    the dashboard offers, so the first long view finds them counted; a view then agrees with
+    counting every ticket."""
+    clock = FakeClock(NOW)
+    service = FigureService(uows, DirectoryHolder(demo_file.directory), clock)
+    rng = random.Random(11)
+    async with uows() as uow:
+        uow.tickets.session.add_all([_row(rng, n) for n in range(100)])
+        await uow.commit()
+    await service.keep_counted(40)
+    zone = ZoneInfo(demo_file.directory.timezone)
+    today = NOW.astimezone(zone).date()
+    async with uows() as uow:
+        counted = await uow.figures.counted_days(today - timedelta(days=n) for n in range(60))
+    assert sorted(counted) == [today - timedelta(days=n) for n in range(39, 0, -1)]
+    start, end = service.local_range(30)
+    expected = await _expected(uows, start=start, end=end, now=NOW, zone=zone, community_ids=None)
+    assert _seen(await service.dashboard(start, end)) == expected

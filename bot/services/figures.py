@@ -4,6 +4,7 @@ satisfaction, by community, grid and staff member, and the weekly note for each 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -23,7 +24,9 @@ from bot.domain import (
 )
 from bot.ports import Clock, UnitOfWorkFactory
 from bot.services import sla
+from bot.services.background import BackgroundLoop
 
+logger = logging.getLogger(__name__)
 _DONE = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
 _STAGE_FIELDS = {
     Stage.UNDERSTAND: ("accepted_at", "accept_due_at"),
@@ -174,6 +177,13 @@ ON_TIME_KEYS = (
     *(f"resolve:{tier.value}" for tier in Tier),
 )
 CATEGORY_KEYS = tuple(c.value for c in REQUEST_CATEGORIES)
+# In the background, the past year's days are kept counted (the longest range the dashboard
+# offers), a week at a time, so neither the first long view after deploying nor a view after
+# a busy hour waits for the counting. The first pass waits a while: starting up and handling
+# what arrived meanwhile go first.
+KEEP_COUNTED_DAYS = 366
+KEEP_COUNTED_FIRST = 60.0  # seconds after start
+KEEP_COUNTED_EVERY = 60.0  # seconds between passes
 
 
 class FigureService:
@@ -183,6 +193,36 @@ class FigureService:
         self._uows = uows
         self._directory = directory
         self._clock = clock
+        self._loop = BackgroundLoop("figure-days")
+
+    def start(self) -> None:
+        """Keep the past year's days counted in the background until :meth:`stop`."""
+        self._loop.start(self._keep_counting)
+
+    async def stop(self) -> None:
+        """Let a week being counted finish, then stop."""
+        await self._loop.stop()
+
+    async def _keep_counting(self) -> None:
+        await self._loop.pause(KEEP_COUNTED_FIRST)
+        while not self._loop.stopping:
+            try:
+                await self.keep_counted()
+            except Exception:
+                logger.exception("counting the figures' days failed; trying again later")
+            await self._loop.pause(KEEP_COUNTED_EVERY)
+
+    async def keep_counted(self, days: int = KEEP_COUNTED_DAYS) -> None:
+        """Count the past ``days`` local days that are not counted or no longer true, a
+        week at a time from yesterday back (each week its own short transaction)."""
+        zone = ZoneInfo(self._directory.current.timezone)
+        now = self._clock.now()
+        yesterday = now.astimezone(zone).date() - timedelta(days=1)
+        past = [yesterday - timedelta(days=n) for n in range(days - 1)]
+        for week in range(0, len(past), 7):
+            if self._loop.stopping:
+                return
+            await self._roll_up(sorted(past[week : week + 7]), zone, now)
 
     def local_range(self, days: int, end_day: date | None = None) -> tuple[datetime, datetime]:
         """The last ``days`` local days ending with ``end_day`` (today by default)."""
@@ -273,28 +313,46 @@ class FigureService:
         return sums, received
 
     async def _roll_up(self, days: list[date], zone: ZoneInfo, now: datetime) -> None:
-        """Make sure these past local days are counted and still true: days whose tickets
-        changed since, or counted in another zone, or with a deadline run out since, are
-        counted again."""
+        """Make sure these past local days are counted and still true. A community's part
+        of a counted day is counted again when one of its tickets changed since or one of
+        its pending deadlines ran out; a day counted in another zone is counted again
+        whole."""
         name = str(zone)
         async with self._uows() as uow:
             changed = await uow.figures.take_changes()
-            stale = {at.astimezone(zone).date() for at in changed}
-            counted = await uow.figures.counted_days(days[0], days[-1])
-            stale |= {
-                day
-                for day, (counted_zone, valid_until) in counted.items()
-                if counted_zone != name or (valid_until is not None and valid_until <= now)
-            }
-            await uow.figures.forget_days(stale)
-            to_count = [day for day in days if day in stale or day not in counted]
+            whole: set[date] = set()
+            parts: set[tuple[date, str]] = set()
+            for at, community_id in changed:
+                day = at.astimezone(zone).date()
+                if community_id is None:
+                    whole.add(day)
+                else:
+                    parts.add((day, community_id))
+            counted = await uow.figures.counted_days({*days, *(day for day, _ in parts)})
+            whole |= {day for day, counted_zone in counted.items() if counted_zone != name}
+            parts |= await uow.figures.expired_parts(days[0], days[-1], now)
+            await uow.figures.forget_days(whole)
+            to_count = [day for day in days if day in whole or day not in counted]
             for day in to_count:
-                start = datetime.combine(day, datetime.min.time(), zone)
-                end = datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
-                await uow.figures.count_day(day, start, end, name, now)
+                await uow.figures.count_day(day, *self._bounds(day, zone), zone=name, now=now)
+            # Parts of days not counted (now or before) are counted with their day; the
+            # parts of one day are counted again together.
+            by_day: dict[date, set[str]] = {}
+            for day, community_id in parts:
+                if day in counted and day not in whole:
+                    by_day.setdefault(day, set()).add(community_id)
+            for day, communities in sorted(by_day.items()):
+                await uow.figures.count_day(
+                    day, *self._bounds(day, zone), zone=name, now=now, community_ids=communities
+                )
             if len(to_count) >= 7:
                 await uow.figures.analyze()
             await uow.commit()
+
+    @staticmethod
+    def _bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+        start = datetime.combine(day, datetime.min.time(), zone)
+        return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
 
     async def tickets(
         self, start: datetime, end: datetime, community_ids: list[str] | None = None
