@@ -59,12 +59,21 @@ async def test_admin_logs_in_adds_a_word_and_sees_the_dashboard(
     def submit_and_wait(button: Any) -> None:
         """Submit a form and wait for the next page (reading before it comes finds the old
         page's elements, which then go stale)."""
-        from selenium.webdriver.support import expected_conditions
+        from selenium.common.exceptions import WebDriverException
         from selenium.webdriver.support.wait import WebDriverWait
+
+        def gone(_: object) -> bool:
+            # Chromium reports an element of a page being replaced either as stale or, in
+            # the middle of the swap, as "does not belong to the document": both mean gone.
+            try:
+                button.is_enabled()
+            except WebDriverException:
+                return True
+            return False
 
         button.click()
         wait: Any = WebDriverWait(driver, 10)
-        wait.until(expected_conditions.staleness_of(button))
+        wait.until(gone)
 
     def drive() -> dict[str, str]:
         seen: dict[str, str] = {}
