@@ -310,6 +310,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune13", 0.99, 0.005, 0.005),
         ("tune14", 0.959, 0.048, 0.015),
         ("tune15", 0.99, 0.005, 0.005),
+        ("tune16", 0.99, 0.005, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -320,19 +321,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 16th set, 110 messages). Measured once: macro-F1 0.975,
-    false tickets 5.0%, missed requests 1.4%, urgent recall 93% (the issue's targets: 0.92,
+    """Never tuned or trained on (the 17th set, 104 messages). Measured once: macro-F1 0.921,
+    false tickets 5.0%, missed requests 4.7%, urgent recall 80% (the issue's targets: 0.92,
     3%, 5%, 100%; macro-F1 and the missed rate are met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.974
+    assert report.macro_f1 >= 0.92
     assert report.false_ticket_rate <= 0.051
-    assert report.missed_request_rate <= 0.015
+    assert report.missed_request_rate <= 0.047
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.933
+    assert report.urgent_recall >= 0.799
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
