@@ -311,6 +311,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune14", 0.959, 0.048, 0.015),
         ("tune15", 0.99, 0.005, 0.005),
         ("tune16", 0.99, 0.005, 0.005),
+        ("tune17", 0.99, 0.005, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -321,19 +322,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 17th set, 104 messages). Measured once: macro-F1 0.921,
-    false tickets 5.0%, missed requests 4.7%, urgent recall 80% (the issue's targets: 0.92,
-    3%, 5%, 100%; macro-F1 and the missed rate are met). These floors are the measured level,
+    """Never tuned or trained on (the 18th set, 102 messages). Measured once: macro-F1 0.884,
+    false tickets 7.5%, missed requests 3.2%, urgent recall 87% (the issue's targets: 0.92,
+    3%, 5%, 100%; only the missed rate is met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.92
-    assert report.false_ticket_rate <= 0.051
-    assert report.missed_request_rate <= 0.047
+    assert report.macro_f1 >= 0.883
+    assert report.false_ticket_rate <= 0.076
+    assert report.missed_request_rate <= 0.033
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.799
+    assert report.urgent_recall >= 0.866
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
