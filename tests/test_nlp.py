@@ -323,19 +323,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 18th set, 102 messages). Measured once: macro-F1 0.884,
-    false tickets 7.5%, missed requests 3.2%, urgent recall 87% (the issue's targets: 0.92,
-    3%, 5%, 100%; only the missed rate is met). These floors are the measured level,
+    """Never tuned or trained on (the 19th set, 100 messages). Measured once: macro-F1 0.836,
+    false tickets 17.5%, missed requests 6.7%, urgent recall 71% (the issue's targets: 0.92,
+    3%, 5%, 100%; none is met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.883
-    assert report.false_ticket_rate <= 0.076
-    assert report.missed_request_rate <= 0.033
+    assert report.macro_f1 >= 0.835
+    assert report.false_ticket_rate <= 0.176
+    assert report.missed_request_rate <= 0.067
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.866
+    assert report.urgent_recall >= 0.714
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
