@@ -53,6 +53,15 @@ class Rate:
         return "—" if self.value is None else f"{self.value * 100:.1f}%"
 
 
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, datetime.min.time(), zone)
+
+
+def _bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """A local day as [its midnight, the next midnight)."""
+    return _midnight(day, zone), _midnight(day + timedelta(days=1), zone)
+
+
 @cache
 def _split(name: str) -> tuple[str, str]:
     """ "due:resolve:general" -> ("due", "resolve:general")"""
@@ -278,27 +287,22 @@ class FigureService:
         """Tickets reported in [start, end): their sums, and how many of each category
         each local day received.
 
-        Whole local days before today are read from the roll-up (each day counted once and
-        again only when one of its tickets changes or one of its deadlines runs out); today
-        and any part of a day at the edges are counted from the tickets."""
+        Whole local days before today are read from the roll-up (see :meth:`_roll_up`);
+        today and any part of a day at the edges are counted from the tickets."""
         zone = ZoneInfo(self._directory.current.timezone)
         today = now.astimezone(zone).date()
-
-        def midnight(day: date) -> datetime:
-            return datetime.combine(day, datetime.min.time(), zone)
-
         first = start.astimezone(zone).date()
-        if midnight(first) < start:
+        if _midnight(first, zone) < start:
             first += timedelta(days=1)
         days = []
         day = first
-        while midnight(day + timedelta(days=1)) <= end and day < today:
+        while _midnight(day + timedelta(days=1), zone) <= end and day < today:
             days.append(day)
             day += timedelta(days=1)
         live = [(start, end)]
         if days:
             await self._roll_up(days, zone, now)
-            live = [(start, midnight(days[0])), (midnight(days[-1] + timedelta(days=1)), end)]
+            live = [(start, _midnight(days[0], zone)), (_bounds(days[-1], zone)[1], end)]
         live = [(a, b) for a, b in live if a < b]
         received: list[tuple[date, str, int]] = []
         async with self._uows() as uow:
@@ -334,7 +338,7 @@ class FigureService:
             await uow.figures.forget_days(whole)
             to_count = [day for day in days if day in whole or day not in counted]
             for day in to_count:
-                await uow.figures.count_day(day, *self._bounds(day, zone), zone=name, now=now)
+                await uow.figures.count_day(day, *_bounds(day, zone), zone=name, now=now)
             # Parts of days not counted (now or before) are counted with their day; the
             # parts of one day are counted again together.
             by_day: dict[date, set[str]] = {}
@@ -343,16 +347,11 @@ class FigureService:
                     by_day.setdefault(day, set()).add(community_id)
             for day, communities in sorted(by_day.items()):
                 await uow.figures.count_day(
-                    day, *self._bounds(day, zone), zone=name, now=now, community_ids=communities
+                    day, *_bounds(day, zone), zone=name, now=now, community_ids=communities
                 )
             if len(to_count) >= 7:
                 await uow.figures.analyze()
             await uow.commit()
-
-    @staticmethod
-    def _bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
-        start = datetime.combine(day, datetime.min.time(), zone)
-        return start, datetime.combine(day + timedelta(days=1), datetime.min.time(), zone)
 
     async def tickets(
         self, start: datetime, end: datetime, community_ids: list[str] | None = None
