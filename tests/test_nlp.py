@@ -16,7 +16,7 @@ from nlp.evaluate import Row, evaluate, read_tsv, render
 from nlp.segment import cut
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 20)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 21)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -314,6 +314,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune17", 0.99, 0.005, 0.005),
         ("tune18", 0.99, 0.026, 0.005),
         ("tune19", 0.99, 0.005, 0.005),
+        ("tune20", 0.97, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -362,6 +363,19 @@ def test_written_emergencies_of_round_twenty_are_all_urgent(rules: Rules) -> Non
     report = evaluate(rows, rules)
     assert report.urgent_recall == 1.0
     assert report.missed_request_rate == 0.0
+
+
+def test_chatter_that_names_a_fault_stays_chatter(rules: Rules) -> None:
+    """60 messages that name a fault without reporting one (round twenty-one: the alarm
+    explained away, fixed by the writer, hypotheticals, faults elsewhere or of one's own
+    phone or bike), written before the rules that handle them. On the rules before that
+    round: 25% opened tickets; measured after: 6.7% (4 of 60)."""
+    rows, problems = read_tsv(DATA / "chatter" / "round21.tsv")
+    assert problems == []
+    assert len(rows) == 60
+    assert {row.label for row in rows} == {"none"}
+    report = evaluate(rows, rules)
+    assert report.false_ticket_rate <= 0.067
 
 
 def test_evaluate_counts_urgent_false_alarms(rules: Rules) -> None:
