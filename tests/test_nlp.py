@@ -325,19 +325,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 20th set, 97 messages). Measured once: macro-F1 0.896,
-    false tickets 10.0%, missed requests 5.3%, urgent recall 94% (the issue's targets: 0.92,
+    """Never tuned or trained on (the 21st set, 91 messages). Measured once: macro-F1 0.887,
+    false tickets 10.0%, missed requests 9.8%, urgent recall 71% (the issue's targets: 0.92,
     3%, 5%, 100%; none is met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.895
+    assert report.macro_f1 >= 0.886
     assert report.false_ticket_rate <= 0.101
-    assert report.missed_request_rate <= 0.053
+    assert report.missed_request_rate <= 0.099
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.944
+    assert report.urgent_recall >= 0.714
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
