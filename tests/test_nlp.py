@@ -16,7 +16,7 @@ from nlp.evaluate import Row, evaluate, read_tsv, render
 from nlp.segment import cut
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 21)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 22)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -315,6 +315,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune18", 0.99, 0.026, 0.005),
         ("tune19", 0.99, 0.005, 0.005),
         ("tune20", 0.97, 0.026, 0.005),
+        ("tune21", 0.98, 0.005, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -360,6 +361,19 @@ def test_written_emergencies_of_round_twenty_are_all_urgent(rules: Rules) -> Non
     rows, problems = read_tsv(DATA / "emergencies" / "round20.tsv")
     assert problems == []
     assert len(rows) == 62
+    report = evaluate(rows, rules)
+    assert report.urgent_recall == 1.0
+    assert report.missed_request_rate == 0.0
+
+
+def test_written_emergencies_of_round_twenty_two_are_all_urgent(rules: Rules) -> None:
+    """40 more emergencies in fresh words (round twenty-two: sudden blindness, scalds, open
+    fractures, silence behind a locked bathroom door, a baby choking on milk, deep cuts,
+    snake bites, confusion, head injuries; axes, child snatching; an open lift shaft, a
+    garage roof giving way). On the rules before that round: 60%."""
+    rows, problems = read_tsv(DATA / "emergencies" / "round22.tsv")
+    assert problems == []
+    assert len(rows) == 40
     report = evaluate(rows, rules)
     assert report.urgent_recall == 1.0
     assert report.missed_request_rate == 0.0
