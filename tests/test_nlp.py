@@ -326,19 +326,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 21st set, 91 messages). Measured once: macro-F1 0.887,
-    false tickets 10.0%, missed requests 9.8%, urgent recall 71% (the issue's targets: 0.92,
+    """Never tuned or trained on (the 22nd set, 88 messages). Measured once: macro-F1 0.824,
+    false tickets 5.0%, missed requests 14.6%, urgent recall 69% (the issue's targets: 0.92,
     3%, 5%, 100%; none is met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.886
-    assert report.false_ticket_rate <= 0.101
-    assert report.missed_request_rate <= 0.099
+    assert report.macro_f1 >= 0.823
+    assert report.false_ticket_rate <= 0.051
+    assert report.missed_request_rate <= 0.146
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.714
+    assert report.urgent_recall >= 0.692
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
