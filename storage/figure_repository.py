@@ -62,10 +62,9 @@ _STAGES = (
 )
 
 
+# Every deadline with the time it was met: the 5321 stages and the resolve deadline.
 _DEADLINES = (
-    (TicketRow.accepted_at, TicketRow.accept_due_at),
-    (TicketRow.planned_at, TicketRow.plan_due_at),
-    (TicketRow.replied_at, TicketRow.reply_due_at),
+    *((met, due) for _, met, due in _STAGES),
     (TicketRow.resolved_at, TicketRow.resolve_due_at),
 )
 # Counting days is one process at a time (PostgreSQL's advisory lock; SQLite has one writer).
@@ -343,7 +342,7 @@ class SqlFigureRepository:
         if ids is not None:
             pending = pending.where(TicketRow.community_id.in_(ids))
         for community, *firsts in await self.session.execute(pending):
-            due = [_aware(at) for at in firsts if at is not None]
+            due = [at for at in firsts if at is not None]
             self.session.add(
                 FigureCommunityDayRow(
                     day=day, community_id=community, valid_until=min(due) if due else None
@@ -382,7 +381,3 @@ class SqlFigureRepository:
         for day, *values in await self.session.execute(query):
             out += [(day, c, int(v)) for c, v in zip(categories, values, strict=True) if v]
         return out
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)

@@ -174,12 +174,17 @@ class SqlTicketRepository:
             version=0,
         )
         self.session.add(row)
-        # The figures count this ticket's day again (storage/figure_repository.py).
+        self._figures_changed(ticket)
+        await self.session.flush()
+        return _ticket(row)
+
+    def _figures_changed(self, ticket: NewTicket | Ticket) -> None:
+        """Its community's part of the day it was reported is counted again, in this same
+        transaction (storage/figure_repository.py). Every write that changes a ticket's
+        figures must call this: ``add`` and ``save`` are the only ones."""
         self.session.add(
             FigureChangeRow(reported_at=ticket.created_at, community_id=ticket.community_id)
         )
-        await self.session.flush()
-        return _ticket(row)
 
     async def get(self, ticket_id: int) -> Ticket | None:
         """The ticket with this number."""
@@ -199,9 +204,7 @@ class SqlTicketRepository:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise StaleTicket(f"ticket #{ticket.id} changed meanwhile")
-        self.session.add(
-            FigureChangeRow(reported_at=ticket.created_at, community_id=ticket.community_id)
-        )
+        self._figures_changed(ticket)
         return replace(ticket, version=ticket.version + 1)
 
     async def open_for(self, assignee_id: str, limit: int = 50) -> list[Ticket]:

@@ -9,6 +9,7 @@ import random
 from collections import Counter
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
@@ -104,6 +105,28 @@ async def test_sums_agree_with_counting_one_ticket_at_a_time(uows: SqlUnitOfWork
         assert by_day_sql == by_day_python
 
 
+def _new_ticket(n: int, created: datetime, community_id: str, **fields: Any) -> NewTicket:
+    """A repair reported at ``created`` in grid G01, held by li, unless ``fields`` say
+    otherwise."""
+    ticket = NewTicket(
+        community_id=community_id,
+        grid_id="G01",
+        chat_id=-100,
+        message_id=n,
+        reporter_id=1,
+        reporter_name="居民",
+        text="x",
+        category=Category.REPAIR,
+        confidence=0.9,
+        urgent=False,
+        tier=Tier.GENERAL,
+        created_at=created,
+        assignee_id="li",
+        location={},
+    )
+    return replace(ticket, **fields)
+
+
 async def _expected(
     uows: SqlUnitOfWorkFactory,
     *,
@@ -158,23 +181,16 @@ async def test_rolled_up_days_stay_true_as_tickets_change_and_deadlines_pass(
     async with uows() as uow:
         for n in range(400):
             created = NOW - timedelta(minutes=rng.randint(1, 9 * 24 * 60))
-            tier = rng.choice(list(Tier))
             await uow.tickets.add(
-                NewTicket(
-                    community_id=rng.choice(communities),
+                _new_ticket(
+                    n,
+                    created,
+                    rng.choice(communities),
                     grid_id=rng.choice(["G01", "G02", "G03"]),
-                    chat_id=-100,
-                    message_id=n,
-                    reporter_id=1,
-                    reporter_name="居民",
-                    text="x",
                     category=rng.choice(REQUEST_CATEGORIES),
-                    confidence=0.9,
                     urgent=rng.random() < 0.1,
-                    tier=tier,
-                    created_at=created,
+                    tier=rng.choice(list(Tier)),
                     assignee_id=rng.choice(["li", "wang", None]),
-                    location={},
                     accept_due_at=created + timedelta(minutes=5),
                     # some deadlines run out after NOW: the counts must change by themselves
                     resolve_due_at=created + timedelta(hours=rng.choice([0.5, 2, 24, 60])),
@@ -279,24 +295,7 @@ async def test_a_change_counts_again_only_its_communitys_part_of_the_day(
     reported = NOW - timedelta(days=3)
     async with uows() as uow:
         for n in range(6):
-            await uow.tickets.add(
-                NewTicket(
-                    community_id=communities[n % 2],
-                    grid_id="G01",
-                    chat_id=-100,
-                    message_id=n,
-                    reporter_id=1,
-                    reporter_name="居民",
-                    text="x",
-                    category=Category.REPAIR,
-                    confidence=0.9,
-                    urgent=False,
-                    tier=Tier.GENERAL,
-                    created_at=reported,
-                    assignee_id="li",
-                    location={},
-                )
-            )
+            await uow.tickets.add(_new_ticket(n, reported, communities[n % 2]))
         await uow.commit()
     week = service.local_range(7)
     board = await service.dashboard(*week)

@@ -353,27 +353,25 @@ def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
     assert report.missed_request_rate == 0.0
 
 
-def test_written_emergencies_of_round_twenty_are_all_urgent(rules: Rules) -> None:
-    """62 more emergencies written before the rules that catch them (round twenty: poisoning,
-    choking, fits, burns, allergy, labour, bleeding, drowning, falls from a height, power
-    lines down, charcoal indoors, rising water, cracking walls, break-ins, arson, beatings,
-    someone at an edge, vulnerable people gone). On the rules before that round: 52%."""
-    rows, problems = read_tsv(DATA / "emergencies" / "round20.tsv")
+@pytest.mark.parametrize(
+    ("name", "size"),
+    [
+        # round twenty, 52% urgent on the rules before it: poisoning, choking, fits, burns,
+        # allergy, labour, bleeding, drowning, falls from a height, power lines down,
+        # charcoal indoors, rising water, cracking walls, break-ins, arson, beatings,
+        # someone at an edge, vulnerable people gone
+        ("round20", 62),
+        # round twenty-two, 60% before: sudden blindness, scalds, open fractures, silence
+        # behind a locked door, a baby choking on milk, deep cuts, snake bites, confusion,
+        # head injuries; axes, child snatching; an open lift shaft, a roof giving way
+        ("round22", 40),
+    ],
+)
+def test_later_written_emergencies_are_all_urgent(rules: Rules, name: str, size: int) -> None:
+    """Emergencies written in fresh words before the rules that catch them."""
+    rows, problems = read_tsv(DATA / "emergencies" / f"{name}.tsv")
     assert problems == []
-    assert len(rows) == 62
-    report = evaluate(rows, rules)
-    assert report.urgent_recall == 1.0
-    assert report.missed_request_rate == 0.0
-
-
-def test_written_emergencies_of_round_twenty_two_are_all_urgent(rules: Rules) -> None:
-    """40 more emergencies in fresh words (round twenty-two: sudden blindness, scalds, open
-    fractures, silence behind a locked bathroom door, a baby choking on milk, deep cuts,
-    snake bites, confusion, head injuries; axes, child snatching; an open lift shaft, a
-    garage roof giving way). On the rules before that round: 60%."""
-    rows, problems = read_tsv(DATA / "emergencies" / "round22.tsv")
-    assert problems == []
-    assert len(rows) == 40
+    assert len(rows) == size
     report = evaluate(rows, rules)
     assert report.urgent_recall == 1.0
     assert report.missed_request_rate == 0.0

@@ -237,7 +237,7 @@ class FigureService:
         """The last ``days`` local days ending with ``end_day`` (today by default)."""
         zone = ZoneInfo(self._directory.current.timezone)
         today = end_day or self._clock.now().astimezone(zone).date()
-        end = datetime.combine(today + timedelta(days=1), datetime.min.time(), zone)
+        end = _bounds(today, zone)[1]
         return end - timedelta(days=days), end
 
     async def dashboard(
