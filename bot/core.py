@@ -15,6 +15,7 @@ from bot.services.homes import HomeService
 from bot.services.inbox import Inbox
 from bot.services.incidents import IncidentService
 from bot.services.intake import IntakeService
+from bot.services.journal import Journal
 from bot.services.keywords import KeywordAdmin
 from bot.services.outbox import Sender
 from bot.services.ratelimit import RateLimits
@@ -38,6 +39,7 @@ class Core:
     scheduler: DeadlineScheduler
     sender: Sender
     inbox: Inbox
+    journal: Journal
     incidents: IncidentService
     homes: HomeService
     answers: AnswerBook
@@ -73,6 +75,7 @@ async def build_core(
     answers = AnswerBook(uows, directory, clock)
     incidents = IncidentService(uows, directory, clock, tickets)
     figures = FigureService(uows, directory, clock)
+    journal = Journal(uows, clock)
     return Core(
         uows=uows,
         clock=clock,
@@ -86,12 +89,14 @@ async def build_core(
             tickets,
             answers=answers,
             incidents=incidents,
+            journal=journal,
             metrics=metrics,
         ),
         tickets=tickets,
         scheduler=scheduler,
         sender=sender,
-        inbox=Inbox(uows, clock),
+        inbox=Inbox(uows, clock, journal),
+        journal=journal,
         incidents=incidents,
         homes=HomeService(uows, directory, clock),
         answers=answers,

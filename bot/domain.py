@@ -247,6 +247,16 @@ class StaleTicket(DomainError):
 
 
 @dataclass(frozen=True)
+class NewTimer:
+    """A deadline action about to be scheduled."""
+
+    ticket_id: int
+    kind: str  # "remind" | "breach" | "day_end" | "autoclose"
+    stage: str  # a Stage value for remind/breach, "" otherwise
+    due_at: datetime
+
+
+@dataclass(frozen=True)
 class Timer:
     """A durable deadline action: remind or breach a stage, ask at day end, auto-close."""
 

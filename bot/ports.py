@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -18,6 +18,7 @@ from bot.domain import (
     KeywordEntry,
     LoggedMessage,
     NewTicket,
+    NewTimer,
     Notice,
     OutboxMessage,
     Presence,
@@ -148,8 +149,8 @@ class HomeRepository(Protocol):
 class TimerRepository(Protocol):
     """Durable deadline actions (remind, breach, day_end, autoclose)."""
 
-    async def add(self, ticket_id: int, kind: str, stage: str, due_at: datetime) -> None:
-        """Schedule one action."""
+    async def add(self, timers: Iterable[NewTimer]) -> None:
+        """Schedule these actions."""
         ...
 
     async def cancel(
@@ -229,14 +230,15 @@ class IncidentRepository(Protocol):
 class InboxRepository(Protocol):
     """Updates kept from the moment they are fetched until they are handled."""
 
-    async def keep(
-        self, update_id: int, payload: dict[str, Any], at: datetime, owner: int | None = None
-    ) -> bool:
-        """Keep an update as fetched by process ``owner``; False if it is kept already."""
+    async def keep_many(
+        self, updates: list[tuple[int, dict[str, Any]]], at: datetime, owner: int | None = None
+    ) -> set[int]:
+        """Keep a fetched batch as fetched by process ``owner``; returns the ids that are
+        new (the others are kept already: fetched again)."""
         ...
 
-    async def done(self, update_id: int, at: datetime) -> None:
-        """The update was handled."""
+    async def done(self, update_ids: Iterable[int], at: datetime) -> None:
+        """These updates were handled."""
         ...
 
     async def undone_owners(self) -> set[int | None]:
@@ -257,8 +259,8 @@ class InboxRepository(Protocol):
 class OutboxRepository(Protocol):
     """Messages waiting to be sent, in the order they were written, per chat."""
 
-    async def add(self, notices: Iterable[Notice], at: datetime) -> list[int]:
-        """Queue these (inside the caller's transaction); returns their ids."""
+    async def add(self, notices: Iterable[Notice], at: datetime) -> None:
+        """Queue these (inside the caller's transaction), in the order given."""
         ...
 
     async def heads(self, now: datetime, limit: int) -> list[OutboxMessage]:
@@ -392,8 +394,8 @@ class KeywordAdminRepository(Protocol):
 class MessageLogRepository(Protocol):
     """Recent group messages as the classifier saw them."""
 
-    async def add(self, message: LoggedMessage) -> bool:
-        """Record a message; False if it is recorded already."""
+    async def add(self, messages: Sequence[LoggedMessage]) -> None:
+        """Record these messages; one already recorded (same chat and message) is skipped."""
         ...
 
     async def recent(self, community_id: str, limit: int) -> list[LoggedMessage]:

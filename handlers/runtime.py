@@ -140,6 +140,7 @@ class Runtime:
         # Whatever was queued before the stop goes out now (from the sending process; what a
         # crash caught mid-send was made pending again when this process took that role).
         core.sender.start()
+        core.journal.start()
         core.scheduler.start()  # acts at once on whatever fell due while the bot was down
         core.weekly.start()
         core.figures.start()
@@ -322,6 +323,7 @@ class Runtime:
             await application.updater.stop()
         if application.running:
             await application.stop()  # updates being handled finish (and queue their replies)
+        await parts.core.journal.stop()  # their log lines and done marks are written
         await parts.core.scheduler.stop()
         await parts.core.weekly.stop()
         await parts.core.figures.stop()

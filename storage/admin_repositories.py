@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Answer, KeywordChange, KeywordEntry, LoggedMessage
@@ -163,26 +165,31 @@ class SqlMessageLogRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, message: LoggedMessage) -> bool:
-        """Record a message; False if this (chat, message) is recorded already."""
-        try:
-            async with self.session.begin_nested():
-                self.session.add(
-                    MessageLogRow(
-                        community_id=message.community_id,
-                        chat_id=message.chat_id,
-                        message_id=message.message_id,
-                        at=message.at,
-                        text=message.text,
-                        category=message.category,
-                        confidence=message.confidence,
-                        urgent=message.urgent,
-                        ticket_id=message.ticket_id,
-                    )
-                )
-        except IntegrityError:
-            return False
-        return True
+    async def add(self, messages: Sequence[LoggedMessage]) -> None:
+        """Record these messages in one statement; one already recorded (same chat and
+        message: an update handled again after a crash) is skipped."""
+        if not messages:
+            return
+        rows = [
+            {
+                "community_id": m.community_id,
+                "chat_id": m.chat_id,
+                "message_id": m.message_id,
+                "at": m.at,
+                "text": m.text,
+                "category": m.category,
+                "confidence": m.confidence,
+                "urgent": m.urgent,
+                "ticket_id": m.ticket_id,
+            }
+            for m in messages
+        ]
+        if self.session.get_bind().dialect.name == "postgresql":
+            statement: Any = pg_insert(MessageLogRow)
+        else:
+            statement = sqlite_insert(MessageLogRow)
+        statement = statement.on_conflict_do_nothing(index_elements=["chat_id", "message_id"])
+        await self.session.execute(statement, rows)
 
     async def recent(self, community_id: str, limit: int) -> list[LoggedMessage]:
         """The community's last messages, newest first."""

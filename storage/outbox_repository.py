@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -17,6 +17,8 @@ from storage.models import InboxRow, OutboxRow
 
 PENDING, SENDING, SENT, DROPPED, MERGED = "pending", "sending", "sent", "dropped", "merged"
 MAX_ERROR = 300
+CHUNK = 500  # ids per IN list (SQLite allows 32,766 parameters; keep statements small)
+_MISSING = object()
 
 
 def _notice(row: OutboxRow) -> Notice:
@@ -48,31 +50,30 @@ class SqlOutboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, notices: Iterable[Notice], at: datetime) -> list[int]:
-        """Queue these (inside the caller's transaction); returns their ids."""
+    async def add(self, notices: Iterable[Notice], at: datetime) -> None:
+        """Queue these (inside the caller's transaction), in one statement."""
         rows = [
-            OutboxRow(
-                chat_id=n.chat_id,
-                text=n.text,
-                reply_to=n.reply_to,
-                buttons=[[b.label, b.data] for b in n.buttons],
-                mention=list(n.mention) if n.mention else None,
-                ticket_id=n.ticket_id,
-                kind=n.kind,
-                created_at=at,
-                state=PENDING,
-                attempts=0,
-                next_at=at,
-                error="",
-            )
+            {
+                "chat_id": n.chat_id,
+                "text": n.text,
+                "reply_to": n.reply_to,
+                "buttons": [[b.label, b.data] for b in n.buttons],
+                "mention": list(n.mention) if n.mention else None,
+                "ticket_id": n.ticket_id,
+                "kind": n.kind,
+                "created_at": at,
+                "state": PENDING,
+                "attempts": 0,
+                "next_at": at,
+                "error": "",
+            }
             for n in notices
         ]
         if not rows:
-            return []
-        self.session.add_all(rows)
-        await self.session.flush()
+            return
+        # Rows in list order: ids rise in the order given, which is the order they are sent.
+        await self.session.execute(insert(OutboxRow), rows)
         await notify(self.session, "grid_outbox")  # the sending process may be another one
-        return [r.id for r in rows]
 
     @staticmethod
     def _first_of_each_chat() -> Select[int]:
@@ -198,30 +199,49 @@ class SqlInboxRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def keep(
-        self, update_id: int, payload: dict[str, Any], at: datetime, owner: int | None = None
-    ) -> bool:
-        """Keep an update as fetched by process ``owner``; False if this very update is kept
-        already (fetched again). Telegram may reuse an update id after a quiet week: a
-        different update under a known id replaces the old row and counts as new."""
-        row = await self.session.get(InboxRow, update_id)
-        if row is None:
-            self.session.add(
-                InboxRow(update_id=update_id, payload=payload, received_at=at, owner=owner)
+    async def keep_many(
+        self, updates: list[tuple[int, dict[str, Any]]], at: datetime, owner: int | None = None
+    ) -> set[int]:
+        """Keep a fetched batch as fetched by process ``owner``; returns the ids that are new.
+        An update kept already (fetched again) is not new. Telegram may reuse an update id
+        after a quiet week: a different update under a known id replaces the old row and
+        counts as new. Two statements for the batch, however long."""
+        if not updates:
+            return set()
+        latest = dict(updates)  # one row per id, the last payload seen
+        known = {
+            row.update_id: row.payload
+            for row in await self.session.execute(
+                select(InboxRow.update_id, InboxRow.payload).where(
+                    InboxRow.update_id.in_(list(latest))
+                )
             )
-        elif row.payload == payload:
-            return False
-        else:
-            row.payload, row.received_at, row.done_at = payload, at, None
-            row.owner = owner
-        await self.session.flush()
-        return True
+        }
+        fresh = {u for u, payload in latest.items() if known.get(u, _MISSING) != payload}
+        new = [
+            {"update_id": u, "payload": latest[u], "received_at": at, "owner": owner}
+            for u in fresh
+            if u not in known
+        ]
+        if new:
+            await self.session.execute(insert(InboxRow), new)
+        for update_id in fresh & known.keys():  # a reused id: rare
+            await self.session.execute(
+                update(InboxRow)
+                .where(InboxRow.update_id == update_id)
+                .values(payload=latest[update_id], received_at=at, done_at=None, owner=owner)
+            )
+        return fresh
 
-    async def done(self, update_id: int, at: datetime) -> None:
-        """The update was handled."""
-        await self.session.execute(
-            update(InboxRow).where(InboxRow.update_id == update_id).values(done_at=at)
-        )
+    async def done(self, update_ids: Iterable[int], at: datetime) -> None:
+        """These updates were handled."""
+        ids = list(update_ids)
+        for start in range(0, len(ids), CHUNK):
+            await self.session.execute(
+                update(InboxRow)
+                .where(InboxRow.update_id.in_(ids[start : start + CHUNK]))
+                .values(done_at=at)
+            )
 
     async def undone_owners(self) -> set[int | None]:
         """The processes that kept updates not yet handled (None: kept before revision 0008)."""

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, or_, select, update
+from sqlalchemy import Row, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory import (
@@ -27,6 +27,7 @@ from bot.domain import (
     Home,
     KeywordEntry,
     NewTicket,
+    NewTimer,
     Presence,
     Rating,
     Report,
@@ -174,16 +175,18 @@ class SqlTicketRepository:
             version=0,
         )
         self.session.add(row)
-        self._figures_changed(ticket)
         await self.session.flush()
+        await self._figures_changed(ticket)
         return _ticket(row)
 
-    def _figures_changed(self, ticket: NewTicket | Ticket) -> None:
+    async def _figures_changed(self, ticket: NewTicket | Ticket) -> None:
         """Its community's part of the day it was reported is counted again, in this same
         transaction (storage/figure_repository.py). Every write that changes a ticket's
         figures must call this: ``add`` and ``save`` are the only ones."""
-        self.session.add(
-            FigureChangeRow(reported_at=ticket.created_at, community_id=ticket.community_id)
+        await self.session.execute(
+            insert(FigureChangeRow).values(
+                reported_at=ticket.created_at, community_id=ticket.community_id
+            )
         )
 
     async def get(self, ticket_id: int) -> Ticket | None:
@@ -204,7 +207,7 @@ class SqlTicketRepository:
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise StaleTicket(f"ticket #{ticket.id} changed meanwhile")
-        self._figures_changed(ticket)
+        await self._figures_changed(ticket)
         return replace(ticket, version=ticket.version + 1)
 
     async def open_for(self, assignee_id: str, limit: int = 50) -> list[Ticket]:
@@ -303,8 +306,8 @@ class SqlTicketRepository:
         note: str = "",
     ) -> None:
         """Append one history entry."""
-        self.session.add(
-            TicketEventRow(
+        await self.session.execute(
+            insert(TicketEventRow).values(
                 ticket_id=ticket_id,
                 at=at,
                 actor=actor,
@@ -698,11 +701,22 @@ class SqlTimerRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, ticket_id: int, kind: str, stage: str, due_at: datetime) -> None:
-        """Schedule one action."""
-        self.session.add(
-            TimerRow(ticket_id=ticket_id, kind=kind, stage=stage, due_at=due_at, outcome="")
-        )
+    async def add(self, timers: Iterable[NewTimer]) -> None:
+        """Schedule these actions, in one statement."""
+        rows = [
+            {
+                "ticket_id": t.ticket_id,
+                "kind": t.kind,
+                "stage": t.stage,
+                "due_at": t.due_at,
+                "fired_at": None,
+                "outcome": "",
+            }
+            for t in timers
+        ]
+        if not rows:
+            return
+        await self.session.execute(insert(TimerRow), rows)
         await notify(self.session, "grid_timers")  # other processes' schedulers look again
 
     async def cancel(

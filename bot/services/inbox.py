@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from typing import Any
 
 from bot.ports import Clock, UnitOfWorkFactory
+from bot.services.journal import Journal
 
 logger = logging.getLogger(__name__)
-KEEP_DONE = timedelta(days=1)
-PRUNE_EVERY = 1000
 REPLAY_LIMIT = 10_000
 
 
@@ -34,34 +32,25 @@ class Inbox:
     (``gone`` says which) are replayed; alone, every earlier run is gone.
     """
 
-    def __init__(self, uows: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(self, uows: UnitOfWorkFactory, clock: Clock, journal: Journal) -> None:
         self._uows = uows
         self._clock = clock
-        self._handled = 0
+        self._journal = journal
         self.owner: int | None = None
         self.gone: Callable[[set[int]], Awaitable[set[int]]] = _all_gone
 
     async def keep_many(self, updates: list[tuple[int, dict[str, Any]]]) -> set[int]:
         """Write a fetched batch down (before Telegram is told it arrived), in one
         transaction; returns the ids that are new (the others were sent again)."""
-        now = self._clock.now()
-        fresh: set[int] = set()
         async with self._uows() as uow:
-            for update_id, payload in updates:
-                if await uow.inbox.keep(update_id, payload, now, self.owner):
-                    fresh.add(update_id)
+            fresh = await uow.inbox.keep_many(updates, self._clock.now(), self.owner)
             await uow.commit()
         return fresh
 
     async def done(self, update_id: int) -> None:
-        """The update was handled; now and then forget old handled ones."""
-        now = self._clock.now()
-        async with self._uows() as uow:
-            await uow.inbox.done(update_id, now)
-            self._handled += 1
-            if self._handled % PRUNE_EVERY == 0:
-                await uow.inbox.prune(now - KEEP_DONE)
-            await uow.commit()
+        """The update was handled. While the bot runs the mark is written with others a
+        moment later (bot/services/journal.py); the journal also forgets old handled ones."""
+        await self._journal.done(update_id)
 
     async def undone(self) -> list[dict[str, Any]]:
         """What was fetched but not handled by a process that stopped (this one before a

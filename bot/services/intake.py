@@ -26,6 +26,7 @@ from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services import metoo, outbox, routing
 from bot.services.answers import AnswerBook
 from bot.services.incidents import IncidentService
+from bot.services.journal import Journal
 from bot.services.rules import RuleBook
 from bot.services.tickets import TicketService
 from bot.texts import residents
@@ -33,9 +34,6 @@ from nlp import Classification
 
 logger = logging.getLogger(__name__)
 MAX_STORED_TEXT = 4000
-# The message log keeps this many recent messages per community for what-if and review.
-KEEP_MESSAGES = 5000
-PRUNE_EVERY = 500
 
 
 @dataclass(frozen=True)
@@ -93,6 +91,7 @@ class IntakeService:
         *,
         answers: AnswerBook,
         incidents: IncidentService,
+        journal: Journal,
         metrics: Metrics | None = None,
     ) -> None:
         self._uows = uows
@@ -102,8 +101,8 @@ class IntakeService:
         self._tickets = tickets
         self._answers = answers
         self._incidents = incidents
+        self._journal = journal
         self._metrics = metrics
-        self._logged = 0
 
     async def receive_group_message(self, message: IncomingMessage) -> IntakeResult:
         """Handle one group message. Idempotent per (chat, message id)."""
@@ -182,28 +181,24 @@ class IntakeService:
         result: Classification,
         ticket: Ticket | None,
     ) -> None:
-        """Keep the message for the admins' what-if and review queue. Best effort: the
-        resident's ticket is already safe, so a failure here is logged and forgotten."""
+        """Keep the message for the admins' what-if and review queue (written with others a
+        moment later, see bot/services/journal.py). Best effort: the resident's ticket is
+        already safe, so a failure here is logged and forgotten."""
         try:
-            async with self._uows() as uow:
-                await uow.messages.add(
-                    LoggedMessage(
-                        id=0,
-                        community_id=community_id,
-                        chat_id=message.chat_id,
-                        message_id=message.message_id,
-                        at=self._clock.now(),
-                        text=storable(message.text, MAX_STORED_TEXT),
-                        category=result.category,
-                        confidence=result.confidence,
-                        urgent=result.urgent,
-                        ticket_id=ticket.id if ticket else None,
-                    )
+            await self._journal.log(
+                LoggedMessage(
+                    id=0,
+                    community_id=community_id,
+                    chat_id=message.chat_id,
+                    message_id=message.message_id,
+                    at=self._clock.now(),
+                    text=storable(message.text, MAX_STORED_TEXT),
+                    category=result.category,
+                    confidence=result.confidence,
+                    urgent=result.urgent,
+                    ticket_id=ticket.id if ticket else None,
                 )
-                self._logged += 1
-                if self._logged % PRUNE_EVERY == 0:
-                    await uow.messages.prune(community_id, KEEP_MESSAGES)
-                await uow.commit()
+            )
         except Exception:
             logger.exception("could not keep message %s/%s", message.chat_id, message.message_id)
 

@@ -31,7 +31,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from bot.domain import (
     Button,
@@ -70,6 +71,14 @@ STANDBY = 1.0  # another process sends: look again after this long whether it st
 AfterDelivery = Callable[[Notice, Delivery], Awaitable[None]]
 
 
+class _Finished(NamedTuple):
+    """A send that is over, waiting for its outcome to be written."""
+
+    message: OutboxMessage
+    result: DeliveryResult
+    at: datetime
+
+
 class Sender:
     """Sends the outbox. ``notifier`` and ``after_delivery`` are wired by the runtime."""
 
@@ -97,6 +106,10 @@ class Sender:
         self.may_send: Callable[[], bool] = lambda: True
         self._flushing = False
         self._inflight: dict[int, asyncio.Task[int]] = {}
+        # Outcomes of finished sends, written by the next pass in its own transaction.
+        self._finished: list[_Finished] = []
+        self._recording = 0  # how many of them the transaction being written holds
+        self._writing = asyncio.Lock()  # one transaction writes outcomes at a time
 
     # -- running ---------------------------------------------------------------------------
 
@@ -127,9 +140,20 @@ class Sender:
         self.inline = True
 
     async def settle(self) -> None:
-        """Wait for the sends in flight to finish."""
+        """Wait for the sends in flight to finish and write down how they went."""
         while self._inflight:
             await asyncio.wait(list(self._inflight.values()))
+        await self._write_finished()
+
+    async def _write_finished(self) -> None:
+        """Write the finished sends' outcomes in a transaction of their own."""
+        if not self._finished:
+            return
+        async with self._writing, self._uows() as uow:
+            finals = await self._record(uow)
+            await uow.commit()
+            self._recorded()
+        await self._after(finals)
 
     def wake(self) -> None:
         """Look at the outbox now (another process queued something)."""
@@ -170,37 +194,50 @@ class Sender:
             await self._loop.pause(wait)
 
     async def pass_once(self) -> float:
-        """Start a send for every chat whose head is due and allowed; returns how long the
+        """One transaction: write down how the finished sends went, then claim the head of
+        every chat that is due and allowed, and start sending them; returns how long the
         loop may sleep before something else could be sent."""
         if self.notifier is None:
             return IDLE
-        if not self.may_send():
-            return STANDBY
         now, mono = self._clock.now(), self._monotonic()
-        async with self._uows() as uow:
-            heads = await uow.outbox.heads(now, HEADS)
-            next_due = await uow.outbox.next_due()
         soonest = IDLE
-        if next_due is not None and next_due > now:
-            soonest = (next_due - now).total_seconds()
-        for head in heads:
-            chat = head.notice.chat_id
-            if len(self._inflight) >= CONCURRENCY:
-                return 0.05  # a send finishing wakes the loop
-            if chat in self._inflight:
-                continue
-            wait = self.limits.wait(chat, mono)
-            if wait > 0:
-                soonest = min(soonest, wait)
-                continue
-            message = await self._coalesce(head, mono)
-            if not await self._mark_sending(message):
-                continue  # another sender took it (a hand-over between processes)
-            self.limits.record(chat, self._monotonic())  # now: the claim above took time
+        claimed: list[OutboxMessage] = []
+        async with self._writing, self._uows() as uow:
+            finals = await self._record(uow)
+            if self.may_send():
+                heads = await uow.outbox.heads(now, HEADS)
+                next_due = await uow.outbox.next_due()
+                if next_due is not None and next_due > now:
+                    soonest = (next_due - now).total_seconds()
+                for head in heads:
+                    chat = head.notice.chat_id
+                    if len(self._inflight) + len(claimed) >= CONCURRENCY:
+                        soonest = 0.05  # a send finishing wakes the loop
+                        break
+                    if chat in self._inflight:
+                        continue
+                    wait = self.limits.wait(chat, mono)
+                    if wait > 0:
+                        soonest = min(soonest, wait)
+                        continue
+                    message = await self._coalesce(uow, head, mono)
+                    if not await uow.outbox.sending(message.id):
+                        continue  # another sender took it (a hand-over between processes)
+                    claimed.append(message)
+                    # Counted now, so the next head of this pass sees it in the global
+                    # window (if the commit fails, the window is merely stricter for a while).
+                    self.limits.record(chat, self._monotonic())
+            else:
+                soonest = STANDBY
+            await uow.commit()
+            self._recorded()
+        for message in claimed:
+            chat = message.notice.chat_id
             task = asyncio.create_task(self._send(message), name=f"send-{message.id}")
             self._inflight[chat] = task
             task.add_done_callback(functools.partial(self._done, chat))
-        self.limits.tidy(mono)
+        self.limits.tidy(self._monotonic())
+        await self._after(finals)
         return soonest
 
     def _done(self, chat_id: int, _task: asyncio.Task[int]) -> None:
@@ -220,6 +257,9 @@ class Sender:
             return await self._send_one(message)
 
     async def _send_one(self, message: OutboxMessage) -> int:
+        """Deliver; the outcome is written by the next pass (or at once without the loop).
+        Until it is written the message stays "sending", so nothing later in its chat goes
+        out before it."""
         notice = message.notice
         assert self.notifier is not None
         try:
@@ -227,20 +267,29 @@ class Sender:
         except Exception as exc:  # a notifier bug must not stall the chat for good
             logger.exception("outbox %d: delivery raised", message.id)
             result = DeliveryResult(Delivery.FAILED, reason=f"{type(exc).__name__}: {exc}")
-        now = self._clock.now()
-        outcome = result.outcome
         if self._metrics is not None:
-            self._metrics.sent(outcome.value)
-        async with self._uows() as uow:
+            self._metrics.sent(result.outcome.value)
+        if result.outcome == Delivery.FAILED and result.retry_after is not None:
+            self.limits.block(notice.chat_id, self._monotonic() + result.retry_after)
+        self._finished.append(_Finished(message, result, self._clock.now()))
+        if self.inline or self._flushing:
+            await self._write_finished()
+        return 1 if result.outcome == Delivery.SENT else 0
+
+    async def _record(self, uow: UnitOfWork) -> list[tuple[Notice, Delivery]]:
+        """Write the finished sends' outcomes (in the caller's transaction); returns the
+        notices that are done with for good (sent, dropped or given up on)."""
+        finals: list[tuple[Notice, Delivery]] = []
+        self._recording = len(self._finished)
+        for message, result, at in self._finished[: self._recording]:
+            notice, outcome = message.notice, result.outcome
             if outcome == Delivery.SENT:
-                await uow.outbox.sent(message.id, now)
-            elif outcome == Delivery.FAILED and now - message.created_at < GIVE_UP_AFTER:
+                await uow.outbox.sent(message.id, at)
+            elif outcome == Delivery.FAILED and at - message.created_at < GIVE_UP_AFTER:
                 delay = result.retry_after
-                if delay is not None:
-                    self.limits.block(notice.chat_id, self._monotonic() + delay)
-                else:
+                if delay is None:
                     delay = BACKOFF[min(message.attempts, len(BACKOFF) - 1)]
-                await uow.outbox.retry(message.id, now + timedelta(seconds=delay), result.reason)
+                await uow.outbox.retry(message.id, at + timedelta(seconds=delay), result.reason)
                 logger.warning(
                     "ticket #%s: %s to %s failed (%s); retry in %.0f s",
                     notice.ticket_id,
@@ -249,6 +298,7 @@ class Sender:
                     result.reason or "no reason",
                     delay,
                 )
+                continue
             else:
                 reason = result.reason
                 if outcome == Delivery.FAILED:
@@ -262,18 +312,26 @@ class Sender:
                     outcome.value,
                     reason or "no reason",
                 )
-            await uow.commit()
-        final = outcome != Delivery.FAILED or now - message.created_at >= GIVE_UP_AFTER
-        if final and self.after_delivery is not None:
+            finals.append((notice, outcome))
+        return finals
+
+    def _recorded(self) -> None:
+        """The outcomes :meth:`_record` wrote are committed: forget them."""
+        del self._finished[: self._recording]
+        self._recording = 0
+
+    async def _after(self, finals: list[tuple[Notice, Delivery]]) -> None:
+        if self.after_delivery is None:
+            return
+        for notice, outcome in finals:
             try:
                 await self.after_delivery(notice, outcome)
             except Exception:
-                logger.exception("after delivery of outbox %d failed", message.id)
-        return 1 if outcome == Delivery.SENT else 0
+                logger.exception("after delivery of a %s to %s failed", notice.kind, notice.chat_id)
 
     # -- coalescing ------------------------------------------------------------------------
 
-    async def _coalesce(self, head: OutboxMessage, mono: float) -> OutboxMessage:
+    async def _coalesce(self, uow: UnitOfWork, head: OutboxMessage, mono: float) -> OutboxMessage:
         """Merge the chat's waiting acknowledgements (group) or new-ticket pings (private)
         into the head when more are waiting than the chat may receive now."""
         chat, kind = head.notice.chat_id, head.notice.kind
@@ -286,20 +344,18 @@ class Sender:
             return head
         if self.limits.room(chat, mono) >= MAX_MERGED:
             return head  # more room than could ever be merged: no need to look
-        async with self._uows() as uow:
-            waiting = await uow.outbox.pending_in(chat, kinds, MAX_MERGED)
-            waiting = [m for m in waiting if not (m.notice.kind in _ACK_KINDS and m.notice.buttons)]
-            if len(waiting) < minimum or len(waiting) <= self.limits.room(chat, mono):
-                return head
-            if waiting[0].id != head.id:  # only ever merge forward from the head
-                return head
-            tickets = await _tickets(uow, waiting)
-            if kind in _ACK_KINDS:
-                notice = _merged_acks(chat, waiting, tickets)
-            else:
-                notice = _merged_pings(chat, tickets)
-            await uow.outbox.merge(head.id, notice, [m.id for m in waiting[1:]])
-            await uow.commit()
+        waiting = await uow.outbox.pending_in(chat, kinds, MAX_MERGED)
+        waiting = [m for m in waiting if not (m.notice.kind in _ACK_KINDS and m.notice.buttons)]
+        if len(waiting) < minimum or len(waiting) <= self.limits.room(chat, mono):
+            return head
+        if waiting[0].id != head.id:  # only ever merge forward from the head
+            return head
+        tickets = await _tickets(uow, waiting)
+        if kind in _ACK_KINDS:
+            notice = _merged_acks(chat, waiting, tickets)
+        else:
+            notice = _merged_pings(chat, tickets)
+        await uow.outbox.merge(head.id, notice, [m.id for m in waiting[1:]])
         logger.info("outbox: %d %s messages to %s sent as one", len(waiting), kind, chat)
         return replace(head, notice=notice)
 

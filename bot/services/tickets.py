@@ -24,6 +24,7 @@ from bot.domain import (
     Category,
     Delivery,
     IllegalTransition,
+    NewTimer,
     NotAllowed,
     Notice,
     Presence,
@@ -104,12 +105,14 @@ class TicketService:
     async def arm_new(self, uow: UnitOfWork, ticket: Ticket, now: datetime) -> list[Notice]:
         """Schedule a fresh ticket's timers (inside intake's transaction); return the pings."""
         policy = self.directory.sla
+        timers: list[NewTimer] = []
         for stage in (Stage.UNDERSTAND, Stage.RESOLVE):
             due = ticket.due(stage)
             assert due is not None, "intake sets both deadlines"
-            await self._arm(uow, ticket, stage, due, now)
+            timers += self._timers(ticket, stage, due, now)
         day_end = sla.next_day_end(now, policy.day_end, self.directory.timezone)
-        await uow.timers.add(ticket.id, "day_end", "", day_end)
+        timers.append(NewTimer(ticket.id, "day_end", "", day_end))
+        await uow.timers.add(timers)  # one statement for all of them
         notices = self._pings(ticket, now, staff.new_ticket_headline(ticket.urgent, False))
         dispatch = self.directory.community(ticket.community_id).routing
         if ticket.urgent and dispatch.urgent_to_community:
@@ -184,8 +187,10 @@ class TicketService:
             )
             ticket = await uow.tickets.save(ticket, now)
             await uow.timers.cancel(ticket.id, now, stages=(Stage.PLAN, Stage.REPLY, Stage.RESOLVE))
-            await self._arm(uow, ticket, Stage.REPLY, reply_due, now)
-            await self._arm(uow, ticket, Stage.RESOLVE, resolve_due, now)
+            await uow.timers.add(
+                self._timers(ticket, Stage.REPLY, reply_due, now)
+                + self._timers(ticket, Stage.RESOLVE, resolve_due, now)
+            )
             await self._event(
                 uow,
                 ticket,
@@ -240,7 +245,9 @@ class TicketService:
             replace(ticket, status=TicketStatus.RESOLVED, resolved_at=now), now
         )
         await uow.timers.cancel(ticket.id, now, stages=_ALL_STAGES, kinds=("day_end",))
-        await uow.timers.add(ticket.id, "autoclose", "", now + self.directory.sla.confirm)
+        await uow.timers.add(
+            [NewTimer(ticket.id, "autoclose", "", now + self.directory.sla.confirm)]
+        )
         await self._event(uow, ticket, now, actor, "resolved", before=before, note=note)
         ask = replace(
             self._to_resident(ticket, residents.resolved(ticket.id, note)),
@@ -318,10 +325,12 @@ class TicketService:
         await uow.timers.cancel(ticket.id, now, kinds=("autoclose",))
         await self._event(uow, ticket, now, actor, "reopened", before=before, note=reason)
         ticket, notices = await self._climb(uow, ticket, now, actor, reason=reason, rearm=False)
-        await self._arm(uow, ticket, Stage.UNDERSTAND, ticket.accept_due_at, now)
-        await self._arm(uow, ticket, Stage.RESOLVE, ticket.resolve_due_at, now)
+        await uow.timers.add(
+            self._timers(ticket, Stage.UNDERSTAND, ticket.accept_due_at, now)
+            + self._timers(ticket, Stage.RESOLVE, ticket.resolve_due_at, now)
+        )
         day_end = sla.next_day_end(now, policy.day_end, self.directory.timezone)
-        await uow.timers.add(ticket.id, "day_end", "", day_end)
+        await uow.timers.add([NewTimer(ticket.id, "day_end", "", day_end)])
         notices.append(self._to_resident(ticket, residents.escalated(ticket.id)))
         return ticket, notices
 
@@ -822,7 +831,7 @@ class TicketService:
         if timer.kind == "day_end":
             policy = self.directory.sla
             after = sla.next_day_end(now, policy.day_end, self.directory.timezone)
-            await uow.timers.add(ticket.id, "day_end", "", after)
+            await uow.timers.add([NewTimer(ticket.id, "day_end", "", after)])
             await self._event(uow, ticket, now, BOT_ACTOR, "day_end", before=ticket.status)
             request = staff.day_end_request(ticket.id)
             return "asked", ticket, self._pings(ticket, now, request, kind="day_end")
@@ -983,7 +992,7 @@ class TicketService:
             now,
         )
         await uow.timers.cancel(ticket.id, now, stages=(Stage.UNDERSTAND,))
-        await self._arm(uow, ticket, Stage.PLAN, plan_due, now)
+        await uow.timers.add(self._timers(ticket, Stage.PLAN, plan_due, now))
         await self._event(uow, ticket, now, actor, "accepted", before=before, note="")
         who = self.directory.member(assignee) if assignee else None
         return ticket, [self._to_resident(ticket, residents.accepted(ticket.id, who))]
@@ -1057,7 +1066,7 @@ class TicketService:
         )
         for running in rearmed:
             await uow.timers.cancel(ticket.id, now, stages=(running,))
-            await self._arm(uow, ticket, running, ticket.due(running), now)
+            await uow.timers.add(self._timers(ticket, running, ticket.due(running), now))
         events = await uow.tickets.events(ticket.id)
         headline = staff.escalated_to_you(reason, level_name)
         body = staff.history(events, self.directory.timezone)
@@ -1076,16 +1085,19 @@ class TicketService:
         logger.info("ticket #%d escalated to level %d: %s", ticket.id, picked.level, reason)
         return ticket, notices
 
-    async def _arm(
-        self, uow: UnitOfWork, ticket: Ticket, stage: Stage, due: datetime | None, now: datetime
-    ) -> None:
+    def _timers(
+        self, ticket: Ticket, stage: Stage, due: datetime | None, now: datetime
+    ) -> list[NewTimer]:
+        """A stage's reminder (when still ahead) and breach, for a deadline ``due``."""
         if due is None:
-            return
+            return []
+        timers = []
         if stage != Stage.REPLY:  # the bot itself replies; nobody to remind
             remind = sla.remind_time(due, self.directory.sla.window(stage, ticket.tier))
             if remind > now:
-                await uow.timers.add(ticket.id, "remind", stage.value, remind)
-        await uow.timers.add(ticket.id, "breach", stage.value, due)
+                timers.append(NewTimer(ticket.id, "remind", stage.value, remind))
+        timers.append(NewTimer(ticket.id, "breach", stage.value, due))
+        return timers
 
     async def _event(
         self,
