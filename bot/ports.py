@@ -69,6 +69,10 @@ class TicketRepository(Protocol):
         """The ticket opened from this message, if any."""
         ...
 
+    async def for_message(self, chat_id: int, message_id: int) -> Ticket | None:
+        """The ticket this message opened or joined ("me too"), if any."""
+        ...
+
     async def by_reporter(self, reporter_id: int, limit: int = 20) -> list[Ticket]:
         """A resident's most recent tickets, newest first."""
         ...
@@ -111,10 +115,6 @@ class ReportRepository(Protocol):
 
     async def add(self, report: Report) -> bool:
         """Attach a report; False if this message was attached before (a redelivery)."""
-        ...
-
-    async def by_message(self, chat_id: int, message_id: int) -> Report | None:
-        """The report made by this message, if it was attached to a ticket."""
         ...
 
     async def for_ticket(self, ticket_id: int) -> list[Report]:

@@ -8,6 +8,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory import (
@@ -147,37 +149,40 @@ class SqlTicketRepository:
 
     async def add(self, ticket: NewTicket) -> Ticket:
         """Store a new ticket; the database assigns its number."""
-        row = TicketRow(
-            community_id=ticket.community_id,
-            grid_id=ticket.grid_id,
-            chat_id=ticket.chat_id,
-            message_id=ticket.message_id,
-            reporter_id=ticket.reporter_id,
-            reporter_name=ticket.reporter_name,
-            text=ticket.text,
-            category=ticket.category.value,
-            confidence=ticket.confidence,
-            urgent=ticket.urgent,
-            tier=ticket.tier.value,
-            status=TicketStatus.NEW.value,
-            assignee_id=ticket.assignee_id,
-            location=dict(ticket.location),
-            created_at=ticket.created_at,
-            updated_at=ticket.created_at,
-            level=ticket.level,
-            topic=ticket.topic,
-            answered=ticket.answered,
-            households=1,
-            accept_due_at=ticket.accept_due_at,
-            resolve_due_at=ticket.resolve_due_at,
-            plan_text="",
-            follow_up_text="",
-            version=0,
+        values: dict[str, Any] = {
+            "community_id": ticket.community_id,
+            "grid_id": ticket.grid_id,
+            "chat_id": ticket.chat_id,
+            "message_id": ticket.message_id,
+            "reporter_id": ticket.reporter_id,
+            "reporter_name": ticket.reporter_name,
+            "text": ticket.text,
+            "category": ticket.category.value,
+            "confidence": ticket.confidence,
+            "urgent": ticket.urgent,
+            "tier": ticket.tier.value,
+            "status": TicketStatus.NEW.value,
+            "assignee_id": ticket.assignee_id,
+            "location": dict(ticket.location),
+            "created_at": ticket.created_at,
+            "updated_at": ticket.created_at,
+            "level": ticket.level,
+            "topic": ticket.topic,
+            "answered": ticket.answered,
+            "households": 1,
+            "accept_due_at": ticket.accept_due_at,
+            "resolve_due_at": ticket.resolve_due_at,
+            "plan_text": "",
+            "follow_up_text": "",
+            "version": 0,
+        }
+        # A Core insert: the ORM's unit of work would cost several times more, for a row
+        # nothing else in this transaction reads back through the session.
+        ticket_id = await self.session.scalar(
+            insert(TicketRow).values(**values).returning(TicketRow.id)
         )
-        self.session.add(row)
-        await self.session.flush()
         await self._figures_changed(ticket)
-        return _ticket(row)
+        return _ticket(TicketRow(id=ticket_id, **values))
 
     async def _figures_changed(self, ticket: NewTicket | Ticket) -> None:
         """Its community's part of the day it was reported is counted again, in this same
@@ -291,6 +296,19 @@ class SqlTicketRepository:
             select(TicketRow).where(
                 TicketRow.chat_id == chat_id, TicketRow.message_id == message_id
             )
+        )
+        return _ticket(row) if row else None
+
+    async def for_message(self, chat_id: int, message_id: int) -> Ticket | None:
+        """The ticket this message opened or joined ("me too"), in one query."""
+        opened = select(TicketRow.id).where(
+            TicketRow.chat_id == chat_id, TicketRow.message_id == message_id
+        )
+        joined = select(TicketReportRow.ticket_id).where(
+            TicketReportRow.chat_id == chat_id, TicketReportRow.message_id == message_id
+        )
+        row = await self.session.scalar(
+            select(TicketRow).where(TicketRow.id.in_(opened.union_all(joined))).limit(1)
         )
         return _ticket(row) if row else None
 
@@ -523,29 +541,21 @@ class SqlReportRepository:
 
     async def add(self, report: Report) -> bool:
         """Attach a report; False if this message was attached before (a redelivery)."""
-        if await self.by_message(report.chat_id, report.message_id) is not None:
-            return False
-        self.session.add(
-            TicketReportRow(
+        if self.session.get_bind().dialect.name == "postgresql":
+            statement: Any = pg_insert(TicketReportRow)
+        else:
+            statement = sqlite_insert(TicketReportRow)
+        result = await self.session.execute(
+            statement.values(
                 ticket_id=report.ticket_id,
                 chat_id=report.chat_id,
                 message_id=report.message_id,
                 reporter_id=report.reporter_id,
                 text=report.text,
                 at=report.at,
-            )
+            ).on_conflict_do_nothing(index_elements=["chat_id", "message_id"])
         )
-        await self.session.flush()
-        return True
-
-    async def by_message(self, chat_id: int, message_id: int) -> Report | None:
-        """The report made by this message, if it was attached to a ticket."""
-        row = await self.session.scalar(
-            select(TicketReportRow).where(
-                TicketReportRow.chat_id == chat_id, TicketReportRow.message_id == message_id
-            )
-        )
-        return _report(row) if row else None
+        return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def for_ticket(self, ticket_id: int) -> list[Report]:
         """Every report attached to a ticket, oldest first."""

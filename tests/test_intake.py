@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -110,6 +111,29 @@ async def test_the_same_message_twice_opens_one_ticket(core: Core) -> None:
     assert second.outcome is Outcome.DUPLICATE
     assert second.ticket == first.ticket
     assert second.reply is None
+
+
+async def test_a_me_too_message_twice_joins_once(core: Core) -> None:
+    opened = await core.intake.receive_group_message(said("3号楼电梯坏了"))
+    neighbour = replace(said("3号楼电梯又坏了", message_id=2), sender_id=5000002)
+    joined = await core.intake.receive_group_message(neighbour)
+    again = await core.intake.receive_group_message(neighbour)  # Telegram sent it again
+    assert (opened.outcome, joined.outcome, again.outcome) == (
+        Outcome.OPENED,
+        Outcome.ME_TOO,
+        Outcome.DUPLICATE,
+    )
+    assert opened.ticket is not None
+    assert again.ticket is not None
+    assert again.ticket.id == opened.ticket.id  # found through its report
+    assert again.reply is None
+    async with core.uows() as uow:
+        ticket = await uow.tickets.get(opened.ticket.id)
+        reports = await uow.reports.for_ticket(opened.ticket.id)
+        assert await uow.reports.add(reports[0]) is False  # attached already
+    assert ticket is not None
+    assert ticket.households == 2
+    assert [r.message_id for r in reports] == [2]
 
 
 async def test_forged_characters_are_stored_not_crashed_on(core: Core) -> None:

@@ -218,11 +218,7 @@ class IntakeService:
         building = location.get("building")
         topic = metoo.topic_words((e.rule, e.word) for e in result.evidence)
         async with self._uows() as uow:
-            existing = await uow.tickets.by_message(message.chat_id, message.message_id)
-            if existing is None:
-                report = await uow.reports.by_message(message.chat_id, message.message_id)
-                if report is not None:
-                    existing = await uow.tickets.get(report.ticket_id)
+            existing = await uow.tickets.for_message(message.chat_id, message.message_id)
             if existing is not None:
                 # Telegram redelivered the update, or we crashed before confirming it.
                 return IntakeResult(Outcome.DUPLICATE, existing)
