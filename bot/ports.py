@@ -286,8 +286,8 @@ class OutboxRepository(Protocol):
         """Claim a pending message for sending now; False if it is no longer pending."""
         ...
 
-    async def sent(self, message_id: int, at: datetime) -> None:
-        """It reached Telegram."""
+    async def sent(self, message_ids: Iterable[int], at: datetime) -> None:
+        """They reached Telegram."""
         ...
 
     async def retry(self, message_id: int, at: datetime, error: str) -> None:

@@ -364,7 +364,7 @@ class OutboxRow(Base):
     state: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_at: Mapped[datetime]
-    sent_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]  # written by the sender's next pass, milliseconds after
     error: Mapped[str] = mapped_column(String(300), default="")
     merged_into: Mapped[int | None] = mapped_column(BigInteger)
 

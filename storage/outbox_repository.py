@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy import Select, Table, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -19,6 +19,7 @@ PENDING, SENDING, SENT, DROPPED, MERGED = "pending", "sending", "sent", "dropped
 MAX_ERROR = 300
 CHUNK = 500  # ids per IN list (SQLite allows 32,766 parameters; keep statements small)
 _MISSING = object()
+OUTBOX = cast(Table, OutboxRow.__table__)  # Core: one executemany, whatever values are None
 
 
 def _notice(row: OutboxRow) -> Notice:
@@ -72,7 +73,7 @@ class SqlOutboxRepository:
         if not rows:
             return
         # Rows in list order: ids rise in the order given, which is the order they are sent.
-        await self.session.execute(insert(OutboxRow), rows)
+        await self.session.execute(insert(OUTBOX), rows)
         await notify(self.session, "grid_outbox")  # the sending process may be another one
 
     @staticmethod
@@ -149,9 +150,15 @@ class SqlOutboxRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def sent(self, message_id: int, at: datetime) -> None:
-        """It reached Telegram."""
-        await self._set(message_id, state=SENT, sent_at=at, error="")
+    async def sent(self, message_ids: Iterable[int], at: datetime) -> None:
+        """They reached Telegram (one statement for a pass's worth)."""
+        ids = list(message_ids)
+        for start in range(0, len(ids), CHUNK):
+            await self.session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(ids[start : start + CHUNK]))
+                .values(state=SENT, sent_at=at, error="")
+            )
 
     async def retry(self, message_id: int, at: datetime, error: str) -> None:
         """Try again at ``at``."""

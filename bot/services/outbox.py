@@ -281,10 +281,11 @@ class Sender:
         notices that are done with for good (sent, dropped or given up on)."""
         finals: list[tuple[Notice, Delivery]] = []
         self._recording = len(self._finished)
+        sent: list[int] = []
         for message, result, at in self._finished[: self._recording]:
             notice, outcome = message.notice, result.outcome
             if outcome == Delivery.SENT:
-                await uow.outbox.sent(message.id, at)
+                sent.append(message.id)
             elif outcome == Delivery.FAILED and at - message.created_at < GIVE_UP_AFTER:
                 delay = result.retry_after
                 if delay is None:
@@ -313,6 +314,8 @@ class Sender:
                     reason or "no reason",
                 )
             finals.append((notice, outcome))
+        if sent:
+            await uow.outbox.sent(sent, self._clock.now())
         return finals
 
     def _recorded(self) -> None:
