@@ -26,7 +26,15 @@ from pathlib import Path
 from bot.clock import SystemClock
 from bot.config import load_community_file
 from bot.core import build_core
-from bot.domain import Category, Delivery, DeliveryResult, NewTicket, Notice, Tier
+from bot.domain import (
+    Category,
+    Delivery,
+    DeliveryResult,
+    NewTicket,
+    NewTimer,
+    Notice,
+    Tier,
+)
 from bot.settings import DEMO_COMMUNITY_FILE
 from storage.db import create_engine, migrate, session_factory
 from storage.uow import SqlUnitOfWorkFactory
@@ -78,9 +86,9 @@ async def fill(uows: SqlUnitOfWorkFactory, tickets: int, spread: float, start: d
                 )
                 remind = due - window * 0.2
                 if remind > start + timedelta(seconds=LEAD):
-                    await uow.timers.add(ticket.id, "remind", "understand", remind)
+                    await uow.timers.add([NewTimer(ticket.id, "remind", "understand", remind)])
                     timers += 1
-                await uow.timers.add(ticket.id, "breach", "understand", due)
+                await uow.timers.add([NewTimer(ticket.id, "breach", "understand", due)])
                 timers += 1
             await uow.commit()
     return timers
