@@ -52,17 +52,14 @@ class Journal:
         self._marked = 0
         self._loop = BackgroundLoop("journal")
         self._write_lock = asyncio.Lock()
-        self.inline = True  # no loop running: every write goes to the database at once
 
     def start(self) -> None:
         """Write in batches from now on."""
-        self.inline = False
         self._loop.start(self._run)
 
     async def stop(self) -> None:
         """Write what is buffered and go back to writing at once."""
         await self._loop.stop()
-        self.inline = True
         await self.flush()
 
     async def log(self, line: LoggedMessage) -> None:
@@ -81,7 +78,7 @@ class Journal:
         return len(self._lines) + len(self._marks)
 
     async def _written(self) -> None:
-        if self.inline:
+        if not self._loop.running:  # not started, stopped, or died: write at once
             await self.flush()
         else:
             self._loop.wake()
