@@ -180,3 +180,13 @@ async def test_a_failed_sender_pass_keeps_the_outcomes_and_sends_nothing_twice(
     async with core.uows() as uow:
         assert {m.state for m in await uow.outbox.for_ticket(1)} == {"sent"}
     assert len(telegram.attempts) == 2  # and nothing went out twice
+
+
+async def test_without_its_loop_the_journal_writes_at_once(core: Core) -> None:
+    core.journal.start()
+    await core.journal.stop()  # stopped (or never started, or died): nothing may wait
+    await core.inbox.keep_many([(79, update(79, 7, "好的"))])
+    await handle(core, 79, 7, "好的")
+    assert core.journal.pending == 0
+    assert await logged(core) == [7]
+    assert await core.inbox.undone() == []
