@@ -110,6 +110,7 @@ class Sender:
         self._finished: list[_Finished] = []
         self._recording = 0  # how many of them the transaction being written holds
         self._writing = asyncio.Lock()  # one transaction writes outcomes at a time
+        self._starting: set[int] = set()  # claimed, their send not started yet
 
     # -- running ---------------------------------------------------------------------------
 
@@ -220,17 +221,20 @@ class Sender:
                     if wait > 0:
                         soonest = min(soonest, wait)
                         continue
+                    # Sends claimed but not started yet are not in the windows: the global
+                    # window must have room for them too.
+                    if len(self._starting) + len(claimed) >= self.limits.global_room(mono):
+                        soonest = min(soonest, 0.05)
+                        break
                     message = await self._coalesce(uow, head, mono)
                     if not await uow.outbox.sending(message.id):
                         continue  # another sender took it (a hand-over between processes)
                     claimed.append(message)
-                    # Counted now, so the next head of this pass sees it in the global
-                    # window (if the commit fails, the window is merely stricter for a while).
-                    self.limits.record(chat, self._monotonic())
             else:
                 soonest = STANDBY
             await uow.commit()
             self._recorded()
+        self._starting.update(m.id for m in claimed)
         for message in claimed:
             chat = message.notice.chat_id
             task = asyncio.create_task(self._send(message), name=f"send-{message.id}")
@@ -262,6 +266,10 @@ class Sender:
         out before it."""
         notice = message.notice
         assert self.notifier is not None
+        # Counted when it really goes out: the claim's commit may have waited on the
+        # database, and a window stamped earlier would let the next send come too soon.
+        self.limits.record(notice.chat_id, self._monotonic())
+        self._starting.discard(message.id)
         try:
             result = await self.notifier.deliver(notice)
         except Exception as exc:  # a notifier bug must not stall the chat for good

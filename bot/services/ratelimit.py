@@ -90,6 +90,10 @@ class RateLimits:
         blocked = max(0.0, self._blocked.get(chat_id, 0.0) - now)
         return max(blocked, self._window(chat_id).wait(now), self._global.wait(now))
 
+    def global_room(self, now: float) -> int:
+        """How many messages may go out right now under the global limit."""
+        return self._global.room(now)
+
     def record(self, chat_id: int, now: float) -> None:
         """A message to this chat is being sent now."""
         self._window(chat_id).record(now)
