@@ -7,8 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import Answer, KeywordChange, KeywordEntry, LoggedMessage
@@ -22,6 +20,7 @@ from storage.models import (
     MessageLogRow,
 )
 from storage.repositories import keyword_entry
+from storage.statements import insert_ignoring
 
 
 def _state(value: dict[str, Any] | None) -> tuple[float, bool] | None:
@@ -184,12 +183,9 @@ class SqlMessageLogRepository:
             }
             for m in messages
         ]
-        if self.session.get_bind().dialect.name == "postgresql":
-            statement: Any = pg_insert(MessageLogRow)
-        else:
-            statement = sqlite_insert(MessageLogRow)
-        statement = statement.on_conflict_do_nothing(index_elements=["chat_id", "message_id"])
-        await self.session.execute(statement, rows)
+        await self.session.execute(
+            insert_ignoring(self.session, MessageLogRow, "chat_id", "message_id"), rows
+        )
 
     async def recent(self, community_id: str, limit: int) -> list[LoggedMessage]:
         """The community's last messages, newest first."""

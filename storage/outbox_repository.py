@@ -14,10 +14,10 @@ from sqlalchemy.sql.elements import ColumnElement
 from bot.domain import Button, Notice, OutboxMessage
 from storage.coordination import notify
 from storage.models import InboxRow, OutboxRow
+from storage.statements import update_in
 
 PENDING, SENDING, SENT, DROPPED, MERGED = "pending", "sending", "sent", "dropped", "merged"
 MAX_ERROR = 300
-CHUNK = 500  # ids per IN list (SQLite allows 32,766 parameters; keep statements small)
 _MISSING = object()
 OUTBOX = cast(Table, OutboxRow.__table__)  # Core: one executemany, whatever values are None
 
@@ -152,13 +152,7 @@ class SqlOutboxRepository:
 
     async def sent(self, message_ids: Iterable[int], at: datetime) -> None:
         """They reached Telegram (one statement for a pass's worth)."""
-        ids = list(message_ids)
-        for start in range(0, len(ids), CHUNK):
-            await self.session.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id.in_(ids[start : start + CHUNK]))
-                .values(state=SENT, sent_at=at, error="")
-            )
+        await update_in(self.session, OutboxRow.id, message_ids, state=SENT, sent_at=at, error="")
 
     async def retry(self, message_id: int, at: datetime, error: str) -> None:
         """Try again at ``at``."""
@@ -242,13 +236,7 @@ class SqlInboxRepository:
 
     async def done(self, update_ids: Iterable[int], at: datetime) -> None:
         """These updates were handled."""
-        ids = list(update_ids)
-        for start in range(0, len(ids), CHUNK):
-            await self.session.execute(
-                update(InboxRow)
-                .where(InboxRow.update_id.in_(ids[start : start + CHUNK]))
-                .values(done_at=at)
-            )
+        await update_in(self.session, InboxRow.update_id, update_ids, done_at=at)
 
     async def undone_owners(self) -> set[int | None]:
         """The processes that kept updates not yet handled (None: kept before revision 0008)."""

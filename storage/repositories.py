@@ -8,8 +8,6 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Row, delete, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory import (
@@ -59,6 +57,7 @@ from storage.models import (
     TicketRow,
     TimerRow,
 )
+from storage.statements import insert_ignoring
 
 # Enum members by value: a dictionary lookup is several times cheaper than Enum(value).
 _CATEGORIES = {c.value: c for c in Category}
@@ -541,19 +540,15 @@ class SqlReportRepository:
 
     async def add(self, report: Report) -> bool:
         """Attach a report; False if this message was attached before (a redelivery)."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            statement: Any = pg_insert(TicketReportRow)
-        else:
-            statement = sqlite_insert(TicketReportRow)
         result = await self.session.execute(
-            statement.values(
+            insert_ignoring(self.session, TicketReportRow, "chat_id", "message_id").values(
                 ticket_id=report.ticket_id,
                 chat_id=report.chat_id,
                 message_id=report.message_id,
                 reporter_id=report.reporter_id,
                 text=report.text,
                 at=report.at,
-            ).on_conflict_do_nothing(index_elements=["chat_id", "message_id"])
+            )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -183,24 +183,21 @@ class IntakeService:
     ) -> None:
         """Keep the message for the admins' what-if and review queue (written with others a
         moment later, see bot/services/journal.py). Best effort: the resident's ticket is
-        already safe, so a failure here is logged and forgotten."""
-        try:
-            await self._journal.log(
-                LoggedMessage(
-                    id=0,
-                    community_id=community_id,
-                    chat_id=message.chat_id,
-                    message_id=message.message_id,
-                    at=self._clock.now(),
-                    text=storable(message.text, MAX_STORED_TEXT),
-                    category=result.category,
-                    confidence=result.confidence,
-                    urgent=result.urgent,
-                    ticket_id=ticket.id if ticket else None,
-                )
+        already safe, and the journal logs a failed write rather than raising it."""
+        await self._journal.log(
+            LoggedMessage(
+                id=0,
+                community_id=community_id,
+                chat_id=message.chat_id,
+                message_id=message.message_id,
+                at=self._clock.now(),
+                text=storable(message.text, MAX_STORED_TEXT),
+                category=result.category,
+                confidence=result.confidence,
+                urgent=result.urgent,
+                ticket_id=ticket.id if ticket else None,
             )
-        except Exception:
-            logger.exception("could not keep message %s/%s", message.chat_id, message.message_id)
+        )
 
     async def _open_or_attach(
         self,
