@@ -327,19 +327,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 22nd set, 88 messages). Measured once: macro-F1 0.824,
-    false tickets 5.0%, missed requests 14.6%, urgent recall 69% (the issue's targets: 0.92,
-    3%, 5%, 100%; none is met). These floors are the measured level,
+    """Never tuned or trained on (the 23rd set, 92 messages). Measured once: macro-F1 0.919,
+    false tickets 10.0%, missed requests 0.0%, urgent recall 82% (the issue's targets: 0.92,
+    3%, 5%, 100%; only the missed rate is met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.823
-    assert report.false_ticket_rate <= 0.051
-    assert report.missed_request_rate <= 0.146
+    assert report.macro_f1 >= 0.918
+    assert report.false_ticket_rate <= 0.101
+    assert report.missed_request_rate <= 0.005
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.692
+    assert report.urgent_recall >= 0.818
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
