@@ -328,19 +328,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 23rd set, 92 messages). Measured once: macro-F1 0.919,
-    false tickets 10.0%, missed requests 0.0%, urgent recall 82% (the issue's targets: 0.92,
-    3%, 5%, 100%; only the missed rate is met). These floors are the measured level,
+    """Never tuned or trained on (the 24th set, 92 messages). Measured once: macro-F1 0.922,
+    false tickets 7.5%, missed requests 1.9%, urgent recall 54% (the issue's targets: 0.92,
+    3%, 5%, 100%; macro-F1 and the missed rate are met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.918
-    assert report.false_ticket_rate <= 0.101
-    assert report.missed_request_rate <= 0.005
+    assert report.macro_f1 >= 0.921
+    assert report.false_ticket_rate <= 0.076
+    assert report.missed_request_rate <= 0.02
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.818
+    assert report.urgent_recall >= 0.538
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
