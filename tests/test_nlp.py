@@ -330,15 +330,15 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 25th set, 92 messages). Measured once: macro-F1 0.932,
+    """Never tuned or trained on (the 26th set, 92 messages). Measured once: macro-F1 0.898,
     false tickets 5.0%, missed requests 5.8%, urgent recall 83% (the issue's targets: 0.92,
-    3%, 5%, 100%; macro-F1 is met). These floors are the measured level,
+    3%, 5%, 100%; none is met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.931
+    assert report.macro_f1 >= 0.897
     assert report.false_ticket_rate <= 0.051
     assert report.missed_request_rate <= 0.058
     assert report.urgent_recall is not None
