@@ -5,21 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Select, Table, delete, func, insert, or_, select, update
+from sqlalchemy import Select, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from bot.domain import Button, Notice, OutboxMessage
 from storage.coordination import notify
 from storage.models import InboxRow, OutboxRow
-from storage.statements import update_in
+from storage.statements import table, update_in
 
 PENDING, SENDING, SENT, DROPPED, MERGED = "pending", "sending", "sent", "dropped", "merged"
 MAX_ERROR = 300
 _MISSING = object()
-OUTBOX = cast(Table, OutboxRow.__table__)  # Core: one executemany, whatever values are None
+OUTBOX = table(OutboxRow)  # Core: one executemany, whatever values are None
 
 
 def _notice(row: OutboxRow) -> Notice:
@@ -225,7 +225,7 @@ class SqlInboxRepository:
             if u not in known
         ]
         if new:
-            await self.session.execute(insert(InboxRow), new)
+            await self.session.execute(insert(table(InboxRow)), new)
         for update_id in fresh & known.keys():  # a reused id: rare
             await self.session.execute(
                 update(InboxRow)

@@ -57,7 +57,9 @@ from storage.models import (
     TicketRow,
     TimerRow,
 )
-from storage.statements import insert_ignoring
+from storage.statements import insert_ignoring, table
+
+TICKETS = table(TicketRow)  # Core statements on the hot path (see storage/statements.py)
 
 # Enum members by value: a dictionary lookup is several times cheaper than Enum(value).
 _CATEGORIES = {c.value: c for c in Category}
@@ -178,7 +180,7 @@ class SqlTicketRepository:
         # A Core insert: the ORM's unit of work would cost several times more, for a row
         # nothing else in this transaction reads back through the session.
         ticket_id = await self.session.scalar(
-            insert(TicketRow).values(**values).returning(TicketRow.id)
+            insert(TICKETS).values(**values).returning(TICKETS.c.id)
         )
         await self._figures_changed(ticket)
         return _ticket(TicketRow(id=ticket_id, **values))
@@ -188,7 +190,7 @@ class SqlTicketRepository:
         transaction (storage/figure_repository.py). Every write that changes a ticket's
         figures must call this: ``add`` and ``save`` are the only ones."""
         await self.session.execute(
-            insert(FigureChangeRow).values(
+            insert(table(FigureChangeRow)).values(
                 reported_at=ticket.created_at, community_id=ticket.community_id
             )
         )
@@ -204,10 +206,9 @@ class SqlTicketRepository:
         for name in ("status", "category", "tier", "rating"):
             values[name] = values[name].value if values[name] is not None else None
         result = await self.session.execute(
-            update(TicketRow)
-            .where(TicketRow.id == ticket.id, TicketRow.version == ticket.version)
+            update(TICKETS)
+            .where(TICKETS.c.id == ticket.id, TICKETS.c.version == ticket.version)
             .values(**values, updated_at=at, version=ticket.version + 1)
-            .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise StaleTicket(f"ticket #{ticket.id} changed meanwhile")
@@ -324,7 +325,7 @@ class SqlTicketRepository:
     ) -> None:
         """Append one history entry."""
         await self.session.execute(
-            insert(TicketEventRow).values(
+            insert(table(TicketEventRow)).values(
                 ticket_id=ticket_id,
                 at=at,
                 actor=actor,
@@ -721,7 +722,7 @@ class SqlTimerRepository:
         ]
         if not rows:
             return
-        await self.session.execute(insert(TimerRow), rows)
+        await self.session.execute(insert(table(TimerRow)), rows)
         await notify(self.session, "grid_timers")  # other processes' schedulers look again
 
     async def cancel(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,21 +14,31 @@ from sqlalchemy.orm import InstrumentedAttribute
 CHUNK = 500  # ids per IN list (SQLite allows 32,766 parameters; keep statements small)
 
 
+def table(model: type[Any]) -> Table:
+    """A mapped class's table. Statements on it skip the ORM's bulk-DML layer (~0.1 ms of
+    CPU per statement on the hot path); use it where nothing in the session holds the rows
+    as objects that would need updating."""
+    return cast(Table, model.__table__)
+
+
 def insert_ignoring(session: AsyncSession, model: type[Any], *index: str) -> Any:
-    """``INSERT … ON CONFLICT (index) DO NOTHING`` in the session's dialect."""
+    """``INSERT … ON CONFLICT (index) DO NOTHING`` in the session's dialect (Core)."""
     if session.get_bind().dialect.name == "postgresql":
-        statement: Any = pg_insert(model)
+        statement: Any = pg_insert(table(model))
     else:
-        statement = sqlite_insert(model)
+        statement = sqlite_insert(table(model))
     return statement.on_conflict_do_nothing(index_elements=list(index))
 
 
 async def update_in(
     session: AsyncSession, key: InstrumentedAttribute[Any], ids: Iterable[Any], **values: Any
 ) -> None:
-    """Set ``values`` on the rows whose ``key`` is one of ``ids``, a chunk per statement."""
+    """Set ``values`` on the rows whose ``key`` is one of ``ids``, a chunk per statement
+    (Core: objects of these rows already in the session are not updated)."""
+    rows = table(cast(type[Any], key.class_))
+    column = rows.c[key.key]
     chosen = list(ids)
     for start in range(0, len(chosen), CHUNK):
         await session.execute(
-            update(key.class_).where(key.in_(chosen[start : start + CHUNK])).values(**values)
+            update(rows).where(column.in_(chosen[start : start + CHUNK])).values(**values)
         )
