@@ -78,9 +78,9 @@ class TicketRepository(Protocol):
         ...
 
     async def open_like(
-        self, community_id: str, category: Category, since: datetime, limit: int = 50
+        self, community_id: str, grid_id: str, category: Category, since: datetime, limit: int = 50
     ) -> list[Ticket]:
-        """Open tickets of one community and category reported since ``since``, newest first."""
+        """Open tickets of one grid and category reported since ``since``, newest first."""
         ...
 
     async def open_for(self, assignee_id: str, limit: int = 50) -> list[Ticket]:

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.directory import (
@@ -59,7 +59,16 @@ from storage.models import (
 )
 from storage.statements import insert_ignoring, table
 
-TICKETS = table(TicketRow)  # Core statements on the hot path (see storage/statements.py)
+# Core statements on the hot path, built once and given their values when executed:
+# building ``.values(...)`` anew costs more than running the statement (storage/statements.py).
+TICKETS = table(TicketRow)
+_INSERT_TICKET = insert(TICKETS).returning(TICKETS.c.id)
+_INSERT_FIGURE_CHANGE = insert(table(FigureChangeRow))
+_INSERT_EVENT = insert(table(TicketEventRow))
+# SET comes from the values given; the two bound names are not columns.
+_SAVE_TICKET = update(TICKETS).where(
+    TICKETS.c.id == bindparam("saved_id"), TICKETS.c.version == bindparam("read_version")
+)
 
 # Enum members by value: a dictionary lookup is several times cheaper than Enum(value).
 _CATEGORIES = {c.value: c for c in Category}
@@ -179,9 +188,7 @@ class SqlTicketRepository:
         }
         # A Core insert: the ORM's unit of work would cost several times more, for a row
         # nothing else in this transaction reads back through the session.
-        ticket_id = await self.session.scalar(
-            insert(TICKETS).values(**values).returning(TICKETS.c.id)
-        )
+        ticket_id = await self.session.scalar(_INSERT_TICKET, values)
         await self._figures_changed(ticket)
         return _ticket(TicketRow(id=ticket_id, **values))
 
@@ -190,9 +197,8 @@ class SqlTicketRepository:
         transaction (storage/figure_repository.py). Every write that changes a ticket's
         figures must call this: ``add`` and ``save`` are the only ones."""
         await self.session.execute(
-            insert(table(FigureChangeRow)).values(
-                reported_at=ticket.created_at, community_id=ticket.community_id
-            )
+            _INSERT_FIGURE_CHANGE,
+            {"reported_at": ticket.created_at, "community_id": ticket.community_id},
         )
 
     async def get(self, ticket_id: int) -> Ticket | None:
@@ -206,9 +212,14 @@ class SqlTicketRepository:
         for name in ("status", "category", "tier", "rating"):
             values[name] = values[name].value if values[name] is not None else None
         result = await self.session.execute(
-            update(TICKETS)
-            .where(TICKETS.c.id == ticket.id, TICKETS.c.version == ticket.version)
-            .values(**values, updated_at=at, version=ticket.version + 1)
+            _SAVE_TICKET,
+            {
+                **values,
+                "updated_at": at,
+                "version": ticket.version + 1,
+                "saved_id": ticket.id,
+                "read_version": ticket.version,
+            },
         )
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise StaleTicket(f"ticket #{ticket.id} changed meanwhile")
@@ -264,13 +275,14 @@ class SqlTicketRepository:
         return int(await self.session.scalar(query) or 0)
 
     async def open_like(
-        self, community_id: str, category: Category, since: datetime, limit: int = 50
+        self, community_id: str, grid_id: str, category: Category, since: datetime, limit: int = 50
     ) -> list[Ticket]:
-        """Open tickets of one community and category reported since ``since``, newest first."""
+        """Open tickets of one grid and category reported since ``since``, newest first."""
         rows = await self.session.scalars(
             select(TicketRow)
             .where(
-                TicketRow.community_id == community_id,
+                TicketRow.community_id == community_id,  # the index
+                TicketRow.grid_id == grid_id,
                 TicketRow.created_at >= since,
                 TicketRow.category == category.value,
                 TicketRow.status.in_([s.value for s in OPEN_STATUSES]),
@@ -325,15 +337,16 @@ class SqlTicketRepository:
     ) -> None:
         """Append one history entry."""
         await self.session.execute(
-            insert(table(TicketEventRow)).values(
-                ticket_id=ticket_id,
-                at=at,
-                actor=actor,
-                kind=kind,
-                from_status=from_status,
-                to_status=to_status,
-                note=note,
-            )
+            _INSERT_EVENT,
+            {
+                "ticket_id": ticket_id,
+                "at": at,
+                "actor": actor,
+                "kind": kind,
+                "from_status": from_status,
+                "to_status": to_status,
+                "note": note,
+            },
         )
 
     async def events(self, ticket_id: int) -> list[TicketEvent]:
@@ -542,14 +555,15 @@ class SqlReportRepository:
     async def add(self, report: Report) -> bool:
         """Attach a report; False if this message was attached before (a redelivery)."""
         result = await self.session.execute(
-            insert_ignoring(self.session, TicketReportRow, "chat_id", "message_id").values(
-                ticket_id=report.ticket_id,
-                chat_id=report.chat_id,
-                message_id=report.message_id,
-                reporter_id=report.reporter_id,
-                text=report.text,
-                at=report.at,
-            )
+            insert_ignoring(self.session, TicketReportRow, "chat_id", "message_id"),
+            {
+                "ticket_id": report.ticket_id,
+                "chat_id": report.chat_id,
+                "message_id": report.message_id,
+                "reporter_id": report.reporter_id,
+                "text": report.text,
+                "at": report.at,
+            },
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

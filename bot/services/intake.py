@@ -224,7 +224,9 @@ class IntakeService:
             policy = directory.community(home.community_id).routing
             if me_too and policy.me_too and category in metoo.MERGEABLE and not result.urgent:
                 since = now - policy.me_too_window
-                candidates = await uow.tickets.open_like(home.community_id, category, since)
+                candidates = await uow.tickets.open_like(
+                    home.community_id, grid.id, category, since
+                )
                 same = metoo.find_same(candidates, grid_id=grid.id, building=building, topic=topic)
                 if same is not None:
                     return await self._attach(uow, same, message, now)
