@@ -286,6 +286,11 @@ class OutboxRepository(Protocol):
         """Claim a pending message for sending now; False if it is no longer pending."""
         ...
 
+    async def claim(self, message_ids: list[int]) -> set[int]:
+        """Claim pending messages for sending now (one statement); the ids claimed (the
+        others are no longer pending)."""
+        ...
+
     async def sent(self, message_ids: Iterable[int], at: datetime) -> None:
         """They reached Telegram."""
         ...

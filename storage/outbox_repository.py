@@ -150,6 +150,18 @@ class SqlOutboxRepository:
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    async def claim(self, message_ids: list[int]) -> set[int]:
+        """Claim pending messages for sending now, in one statement; the ids claimed."""
+        if not message_ids:
+            return set()
+        rows = await self.session.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id.in_(message_ids), OUTBOX.c.state == PENDING)
+            .values(state=SENDING, attempts=OUTBOX.c.attempts + 1)
+            .returning(OUTBOX.c.id)
+        )
+        return {message_id for (message_id,) in rows}
+
     async def sent(self, message_ids: Iterable[int], at: datetime) -> None:
         """They reached Telegram (one statement for a pass's worth)."""
         await update_in(self.session, OutboxRow.id, message_ids, state=SENT, sent_at=at, error="")

@@ -202,6 +202,7 @@ class Sender:
             return IDLE
         now, mono = self._clock.now(), self._monotonic()
         soonest = IDLE
+        chosen: list[OutboxMessage] = []
         claimed: list[OutboxMessage] = []
         async with self._writing, self._uows() as uow:
             finals = await self._record(uow)
@@ -212,7 +213,7 @@ class Sender:
                     soonest = (next_due - now).total_seconds()
                 for head in heads:
                     chat = head.notice.chat_id
-                    if len(self._inflight) + len(claimed) >= CONCURRENCY:
+                    if len(self._inflight) + len(chosen) >= CONCURRENCY:
                         soonest = 0.05  # a send finishing wakes the loop
                         break
                     if chat in self._inflight:
@@ -223,13 +224,14 @@ class Sender:
                         continue
                     # Sends claimed but not started yet are not in the windows: the global
                     # window must have room for them too.
-                    if len(self._starting) + len(claimed) >= self.limits.global_room(mono):
+                    if len(self._starting) + len(chosen) >= self.limits.global_room(mono):
                         soonest = min(soonest, 0.05)
                         break
-                    message = await self._coalesce(uow, head, mono)
-                    if not await uow.outbox.sending(message.id):
-                        continue  # another sender took it (a hand-over between processes)
-                    claimed.append(message)
+                    chosen.append(await self._coalesce(uow, head, mono))
+                # One statement for the pass; one taken by another sender meanwhile (a
+                # hand-over between processes) is left out.
+                taken = await uow.outbox.claim([m.id for m in chosen])
+                claimed = [m for m in chosen if m.id in taken]
             else:
                 soonest = STANDBY
             await uow.commit()
