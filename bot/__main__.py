@@ -107,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     """uvloop's event loop where it is installed (Linux, macOS), else asyncio's own.
 
-    The bot hands work to aiosqlite's thread and back several times per message; uvloop
-    makes each hand-off and each socket wake-up cheaper (the load benchmark, BENCHMARKS.md,
-    measured 54 -> 83 messages a second on the same code)."""
+    uvloop makes each socket wake-up and thread hand-off cheaper (the load benchmark,
+    BENCHMARKS.md, measured 54 -> 83 messages a second on the same code, when database calls
+    still crossed to aiosqlite's thread)."""
     try:
         import uvloop  # noqa: PLC0415
     except ImportError:
