@@ -332,19 +332,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 27th set, 92 messages). Measured once: macro-F1 0.906,
-    false tickets 7.5%, missed requests 5.8%, urgent recall 67% (the issue's targets: 0.92,
+    """Never tuned or trained on (the 28th set, 92 messages). Measured once: macro-F1 0.834,
+    false tickets 10.0%, missed requests 7.7%, urgent recall 43% (the issue's targets: 0.92,
     3%, 5%, 100%; none is met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.905
-    assert report.false_ticket_rate <= 0.076
-    assert report.missed_request_rate <= 0.058
+    assert report.macro_f1 >= 0.833
+    assert report.false_ticket_rate <= 0.101
+    assert report.missed_request_rate <= 0.077
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.666
+    assert report.urgent_recall >= 0.428
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
