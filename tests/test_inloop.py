@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import text
@@ -30,6 +31,10 @@ def test_a_file_database_runs_on_the_loop_and_memory_keeps_aiosqlite(
 ) -> None:
     assert engine.dialect.driver == inloop.DRIVER
     assert create_engine("sqlite+aiosqlite:///:memory:").dialect.driver == "aiosqlite"
+
+
+def turn_holder(engine: AsyncEngine) -> object:
+    return cast(inloop.SQLiteDialect_inloop, engine.dialect).turn.holder
 
 
 async def rows(engine: AsyncEngine) -> list[int]:
@@ -109,7 +114,8 @@ async def test_a_cancelled_waiter_does_not_strand_the_turn(engine: AsyncEngine) 
     with pytest.raises(asyncio.CancelledError):
         await cancelled
     assert await rows(engine) == [1, 3]
-    async with engine.begin() as connection:  # and the turn is free afterwards
+    assert turn_holder(engine) is None
+    async with engine.begin() as connection:
         await connection.execute(text("INSERT INTO t VALUES (4)"))
     assert await rows(engine) == [1, 3, 4]
 
@@ -122,6 +128,30 @@ async def test_a_failed_write_gives_the_turn_back(engine: AsyncEngine) -> None:
 
     with pytest.raises(OperationalError):
         await fail()
+    assert turn_holder(engine) is None
+    async with asyncio.timeout(5):
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t VALUES (2)"))
+    assert await rows(engine) == [2]
+
+
+async def test_a_holder_cancelled_inside_its_transaction_gives_the_turn_back(
+    engine: AsyncEngine,
+) -> None:
+    holding = asyncio.Event()
+
+    async def holder() -> None:
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t VALUES (1)"))
+            holding.set()
+            await asyncio.Event().wait()  # cancelled here, mid-transaction
+
+    held = asyncio.create_task(holder())
+    await holding.wait()
+    held.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await held
+    assert turn_holder(engine) is None
     async with asyncio.timeout(5):
         async with engine.begin() as connection:
             await connection.execute(text("INSERT INTO t VALUES (2)"))
