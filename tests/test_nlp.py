@@ -335,18 +335,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 30th set, 92 messages). Measured once: macro-F1 0.957,
-    false tickets 7.5%, missed requests 0.0%, urgent recall 100% of 15 (the issue's targets:
-    0.92, 3%, 5%, 100%; all but the false-ticket rate are met). These floors are the measured
-    level, so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
+    """Never tuned or trained on (the 31st set, 92 messages). Measured once: macro-F1 0.882,
+    false tickets 12.5%, missed requests 7.7%, urgent recall 73% (the issue's targets: 0.92,
+    3%, 5%, 100%; none is met). These floors are the measured level,
+    so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.956
-    assert report.false_ticket_rate <= 0.076
-    assert report.missed_request_rate <= 0.005
-    assert report.urgent_recall == 1.0
+    assert report.macro_f1 >= 0.881
+    assert report.false_ticket_rate <= 0.126
+    assert report.missed_request_rate <= 0.077
+    assert report.urgent_recall is not None
+    assert report.urgent_recall >= 0.733
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
