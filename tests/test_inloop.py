@@ -37,6 +37,20 @@ def turn_holder(engine: AsyncEngine) -> object:
     return cast(inloop.SQLiteDialect_inloop, engine.dialect).turn.holder
 
 
+async def write(engine: AsyncEngine, n: int) -> None:
+    """One writing transaction: insert ``n`` and commit."""
+    async with engine.begin() as connection:
+        await connection.execute(text(f"INSERT INTO t VALUES ({n})"))
+
+
+async def hold(engine: AsyncEngine, n: int, holding: asyncio.Event, until: asyncio.Event) -> None:
+    """Insert ``n``, say so, and keep the transaction (and the turn) open until ``until``."""
+    async with engine.begin() as connection:
+        await connection.execute(text(f"INSERT INTO t VALUES ({n})"))
+        holding.set()
+        await until.wait()
+
+
 async def rows(engine: AsyncEngine) -> list[int]:
     async with engine.connect() as connection:
         return [n for (n,) in await connection.execute(text("SELECT n FROM t ORDER BY n"))]
@@ -92,21 +106,10 @@ async def test_a_task_opening_a_second_writing_transaction_fails_at_once(
 async def test_a_cancelled_waiter_does_not_strand_the_turn(engine: AsyncEngine) -> None:
     holding = asyncio.Event()
     release = asyncio.Event()
-
-    async def holder() -> None:
-        async with engine.begin() as connection:
-            await connection.execute(text("INSERT INTO t VALUES (1)"))
-            holding.set()
-            await release.wait()
-
-    async def waiter(n: int) -> None:
-        async with engine.begin() as connection:
-            await connection.execute(text(f"INSERT INTO t VALUES ({n})"))
-
-    held = asyncio.create_task(holder())
+    held = asyncio.create_task(hold(engine, 1, holding, release))
     await holding.wait()
-    cancelled = asyncio.create_task(waiter(2))
-    patient = asyncio.create_task(waiter(3))
+    cancelled = asyncio.create_task(write(engine, 2))
+    patient = asyncio.create_task(write(engine, 3))
     await asyncio.sleep(0.01)
     cancelled.cancel()
     release.set()
@@ -115,8 +118,7 @@ async def test_a_cancelled_waiter_does_not_strand_the_turn(engine: AsyncEngine) 
         await cancelled
     assert await rows(engine) == [1, 3]
     assert turn_holder(engine) is None
-    async with engine.begin() as connection:
-        await connection.execute(text("INSERT INTO t VALUES (4)"))
+    await write(engine, 4)
     assert await rows(engine) == [1, 3, 4]
 
 
@@ -130,8 +132,7 @@ async def test_a_failed_write_gives_the_turn_back(engine: AsyncEngine) -> None:
         await fail()
     assert turn_holder(engine) is None
     async with asyncio.timeout(5):
-        async with engine.begin() as connection:
-            await connection.execute(text("INSERT INTO t VALUES (2)"))
+        await write(engine, 2)
     assert await rows(engine) == [2]
 
 
@@ -139,20 +140,13 @@ async def test_a_holder_cancelled_inside_its_transaction_gives_the_turn_back(
     engine: AsyncEngine,
 ) -> None:
     holding = asyncio.Event()
-
-    async def holder() -> None:
-        async with engine.begin() as connection:
-            await connection.execute(text("INSERT INTO t VALUES (1)"))
-            holding.set()
-            await asyncio.Event().wait()  # cancelled here, mid-transaction
-
-    held = asyncio.create_task(holder())
+    never = asyncio.Event()  # cancelled while waiting for it, mid-transaction
+    held = asyncio.create_task(hold(engine, 1, holding, never))
     await holding.wait()
     held.cancel()
     with pytest.raises(asyncio.CancelledError):
         await held
     assert turn_holder(engine) is None
     async with asyncio.timeout(5):
-        async with engine.begin() as connection:
-            await connection.execute(text("INSERT INTO t VALUES (2)"))
+        await write(engine, 2)
     assert await rows(engine) == [2]
