@@ -282,10 +282,6 @@ class OutboxRepository(Protocol):
         """How many messages wait or are being sent (in one chat, or in all)."""
         ...
 
-    async def sending(self, message_id: int) -> bool:
-        """Claim a pending message for sending now; False if it is no longer pending."""
-        ...
-
     async def claim(self, message_ids: list[int]) -> set[int]:
         """Claim pending messages for sending now (one statement); the ids claimed (the
         others are no longer pending)."""

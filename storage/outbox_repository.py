@@ -140,18 +140,9 @@ class SqlOutboxRepository:
             update(OutboxRow).where(OutboxRow.id == message_id).values(**values)
         )
 
-    async def sending(self, message_id: int) -> bool:
-        """Claim a pending message for sending now (a crash leaves it to be sent again);
-        False if it is no longer pending (another sender took it)."""
-        result = await self.session.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == message_id, OutboxRow.state == PENDING)
-            .values(state=SENDING, attempts=OutboxRow.attempts + 1)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
-
     async def claim(self, message_ids: list[int]) -> set[int]:
-        """Claim pending messages for sending now, in one statement; the ids claimed."""
+        """Claim pending messages for sending now, in one statement (a crash leaves them to
+        be sent again); the ids claimed — one no longer pending was taken by another sender."""
         if not message_ids:
             return set()
         rows = await self.session.execute(

@@ -254,9 +254,9 @@ class Sender:
 
     async def _mark_sending(self, message: OutboxMessage) -> bool:
         async with self._uows() as uow:
-            claimed = await uow.outbox.sending(message.id)
+            claimed = await uow.outbox.claim([message.id])
             await uow.commit()
-        return claimed
+        return bool(claimed)
 
     async def _send(self, message: OutboxMessage) -> int:
         with about_ticket(message.notice.ticket_id):
