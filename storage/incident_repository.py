@@ -3,18 +3,52 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Row, and_, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import OPEN_STATUSES, Category, Incident, Ticket, TicketStatus
 from storage.models import IncidentRow, TicketReportRow, TicketRow
 from storage.repositories import _ticket
+from storage.statements import table
 
 _NOT_COUNTED = (TicketStatus.CANCELLED.value, TicketStatus.MERGED.value)
 
 
-def _incident(row: IncidentRow) -> Incident:
+# Statements of every report's check, built once (see storage/repositories.py).
+_TICKETS = table(TicketRow)
+_REPORTS = table(TicketReportRow)
+_INCIDENTS = table(IncidentRow)
+_COUNTED = and_(
+    _TICKETS.c.community_id == bindparam("community_id"),
+    _TICKETS.c.category == bindparam("category"),
+    _TICKETS.c.status.not_in(_NOT_COUNTED),
+)
+_RECENT_TICKETS = select(*_TICKETS.c).where(_COUNTED, _TICKETS.c.created_at >= bindparam("since"))
+_RECENT_JOINED = (
+    select(*_TICKETS.c)
+    .join(_REPORTS, _REPORTS.c.ticket_id == _TICKETS.c.id)
+    .where(_COUNTED, _REPORTS.c.at >= bindparam("since"))
+)
+_OPEN_ABOUT = (
+    select(*_INCIDENTS.c)
+    .where(
+        _INCIDENTS.c.community_id == bindparam("community_id"),
+        _INCIDENTS.c.category == bindparam("category"),
+        _INCIDENTS.c.building == bindparam("building"),
+        _INCIDENTS.c.resolved_at.is_(None),
+    )
+    .order_by(_INCIDENTS.c.id)
+)
+_CHOSEN_TICKETS = _TICKETS.c.id.in_(bindparam("ticket_ids", expanding=True))
+_LOCK_TICKETS = (
+    select(_TICKETS.c.id).where(_CHOSEN_TICKETS).order_by(_TICKETS.c.id).with_for_update()
+)
+_LINK_TICKETS = update(_TICKETS).where(_CHOSEN_TICKETS).values(incident_id=bindparam("linked_to"))
+
+
+def _incident(row: IncidentRow | Row[Any]) -> Incident:
     return Incident(
         id=row.id,
         community_id=row.community_id,
@@ -39,51 +73,22 @@ class SqlIncidentRepository:
         """Tickets of this category reported since ``since`` in the community (withdrawn and
         merged ones left out), each with how many reports it got in that time (itself and
         the "me too" reports that joined it)."""
-        tickets = list(
-            await self.session.scalars(
-                select(TicketRow).where(
-                    TicketRow.community_id == community_id,
-                    TicketRow.category == category.value,
-                    TicketRow.status.not_in(_NOT_COUNTED),
-                    TicketRow.created_at >= since,
-                )
-            )
-        )
-        joined = list(
-            await self.session.scalars(
-                select(TicketRow)
-                .join(TicketReportRow, TicketReportRow.ticket_id == TicketRow.id)
-                .where(
-                    TicketRow.community_id == community_id,
-                    TicketRow.category == category.value,
-                    TicketRow.status.not_in(_NOT_COUNTED),
-                    TicketReportRow.at >= since,
-                )
-            )
-        )
+        values = {"community_id": community_id, "category": category.value, "since": since}
         counts: dict[int, int] = {}
-        rows: dict[int, TicketRow] = {}
-        for row in tickets:
-            counts[row.id] = counts.get(row.id, 0) + 1
-            rows[row.id] = row
-        for row in joined:
-            counts[row.id] = counts.get(row.id, 0) + 1
-            rows[row.id] = row
+        rows: dict[int, Row[Any]] = {}
+        for statement in (_RECENT_TICKETS, _RECENT_JOINED):
+            for row in await self.session.execute(statement, values):
+                counts[row.id] = counts.get(row.id, 0) + 1
+                rows[row.id] = row
         return [(_ticket(rows[i]), counts[i]) for i in sorted(rows)]
 
     async def open_about(
         self, community_id: str, category: Category, building: str
     ) -> list[Incident]:
         """Unresolved incidents of this category about this building ("" = the community)."""
-        rows = await self.session.scalars(
-            select(IncidentRow)
-            .where(
-                IncidentRow.community_id == community_id,
-                IncidentRow.category == category.value,
-                IncidentRow.building == building,
-                IncidentRow.resolved_at.is_(None),
-            )
-            .order_by(IncidentRow.id)
+        rows = await self.session.execute(
+            _OPEN_ABOUT,
+            {"community_id": community_id, "category": category.value, "building": building},
         )
         return [_incident(r) for r in rows]
 
@@ -112,17 +117,9 @@ class SqlIncidentRepository:
         """Group these tickets under the incident (kept apart from the tickets' optimistic
         version: a link never conflicts with a step on the ticket). The rows are locked
         in id order first, so two processes linking overlapping tickets wait, not deadlock."""
+        await self.session.execute(_LOCK_TICKETS, {"ticket_ids": ticket_ids})
         await self.session.execute(
-            select(TicketRow.id)
-            .where(TicketRow.id.in_(ticket_ids))
-            .order_by(TicketRow.id)
-            .with_for_update()
-        )
-        await self.session.execute(
-            update(TicketRow)
-            .where(TicketRow.id.in_(ticket_ids))
-            .values(incident_id=incident_id)
-            .execution_options(synchronize_session=False)
+            _LINK_TICKETS, {"ticket_ids": ticket_ids, "linked_to": incident_id}
         )
 
     async def open_tickets(self, incident_id: int) -> list[Ticket]:
