@@ -329,6 +329,11 @@ class OutboxMessage:
     created_at: datetime
     attempts: int = 0
     state: str = "pending"  # pending, sending, sent, dropped, merged
+    next_at: datetime | None = None  # when it may be tried (None: now)
+
+    def due(self, now: datetime) -> bool:
+        """Whether it may be tried at ``now`` (a retry waits for its back-off)."""
+        return self.next_at is None or self.next_at <= now
 
 
 @dataclass(frozen=True)

@@ -263,13 +263,10 @@ class OutboxRepository(Protocol):
         """Queue these (inside the caller's transaction), in the order given."""
         ...
 
-    async def heads(self, now: datetime, limit: int) -> list[OutboxMessage]:
-        """The oldest unsent message of each chat, if it is due and nothing of that chat is
-        being sent; oldest first."""
-        ...
-
-    async def next_due(self) -> datetime | None:
-        """When the earliest chat head may be tried (later messages wait for their head)."""
+    async def heads(self, limit: int) -> list[OutboxMessage]:
+        """The oldest unsent message of each chat where nothing is being sent, oldest first,
+        due or not (``next_at`` says when each may be tried; a later message of a chat waits
+        for its head, so only heads count)."""
         ...
 
     async def pending_in(

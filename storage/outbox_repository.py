@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, or_, select, update
+from sqlalchemy import Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -22,7 +22,28 @@ _MISSING = object()
 OUTBOX = table(OutboxRow)  # Core: one executemany, whatever values are None
 
 
-def _notice(row: OutboxRow) -> Notice:
+_HEADS = (
+    select(*OUTBOX.c)
+    .where(
+        OUTBOX.c.id.in_(
+            select(func.min(OUTBOX.c.id))
+            .where(OUTBOX.c.state.in_((PENDING, SENDING)))
+            .group_by(OUTBOX.c.chat_id)
+        ),
+        OUTBOX.c.state == PENDING,
+    )
+    .order_by(OUTBOX.c.id)
+    .limit(bindparam("limit"))
+)
+_CLAIM = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id.in_(bindparam("message_ids", expanding=True)), OUTBOX.c.state == PENDING)
+    .values(state=SENDING, attempts=OUTBOX.c.attempts + 1)
+    .returning(OUTBOX.c.id)
+)
+
+
+def _notice(row: OutboxRow | Row[Any]) -> Notice:
     mention = row.mention
     return Notice(
         chat_id=row.chat_id,
@@ -35,13 +56,14 @@ def _notice(row: OutboxRow) -> Notice:
     )
 
 
-def _message(row: OutboxRow) -> OutboxMessage:
+def _message(row: OutboxRow | Row[Any]) -> OutboxMessage:
     return OutboxMessage(
         id=row.id,
         notice=_notice(row),
         created_at=row.created_at,
         attempts=row.attempts,
         state=row.state,
+        next_at=row.next_at,
     )
 
 
@@ -76,37 +98,11 @@ class SqlOutboxRepository:
         await self.session.execute(insert(OUTBOX), rows)
         await notify(self.session, "grid_outbox")  # the sending process may be another one
 
-    @staticmethod
-    def _first_of_each_chat() -> Select[int]:
-        return (
-            select(func.min(OutboxRow.id))
-            .where(OutboxRow.state.in_((PENDING, SENDING)))
-            .group_by(OutboxRow.chat_id)
-        )
-
-    async def heads(self, now: datetime, limit: int) -> list[OutboxMessage]:
-        """The oldest unsent message of each chat, if it is due and nothing of that chat is
-        being sent; oldest first."""
-        rows = await self.session.scalars(
-            select(OutboxRow)
-            .where(
-                OutboxRow.id.in_(self._first_of_each_chat()),
-                OutboxRow.state == PENDING,
-                OutboxRow.next_at <= now,
-            )
-            .order_by(OutboxRow.id)
-            .limit(limit)
-        )
+    async def heads(self, limit: int) -> list[OutboxMessage]:
+        """The oldest unsent message of each chat where nothing is being sent, oldest first,
+        due or not (one statement, built once: the sender asks on every pass)."""
+        rows = await self.session.execute(_HEADS, {"limit": limit})
         return [_message(r) for r in rows]
-
-    async def next_due(self) -> datetime | None:
-        """When the earliest chat head may be tried (a later message of a chat waits for its
-        head, so only heads count)."""
-        return await self.session.scalar(
-            select(func.min(OutboxRow.next_at)).where(
-                OutboxRow.id.in_(self._first_of_each_chat()), OutboxRow.state == PENDING
-            )
-        )
 
     async def pending_in(
         self, chat_id: int, kinds: Iterable[str], limit: int
@@ -145,12 +141,7 @@ class SqlOutboxRepository:
         be sent again); the ids claimed — one no longer pending was taken by another sender."""
         if not message_ids:
             return set()
-        rows = await self.session.execute(
-            update(OUTBOX)
-            .where(OUTBOX.c.id.in_(message_ids), OUTBOX.c.state == PENDING)
-            .values(state=SENDING, attempts=OUTBOX.c.attempts + 1)
-            .returning(OUTBOX.c.id)
-        )
+        rows = await self.session.execute(_CLAIM, {"message_ids": message_ids})
         return {message_id for (message_id,) in rows}
 
     async def sent(self, message_ids: Iterable[int], at: datetime) -> None:
@@ -197,6 +188,13 @@ class SqlOutboxRepository:
         return [_message(r) for r in rows]
 
 
+_INBOX = table(InboxRow)
+_KNOWN_UPDATES = select(_INBOX.c.update_id, _INBOX.c.payload).where(
+    _INBOX.c.update_id.in_(bindparam("update_ids", expanding=True))
+)
+_KEEP_UPDATES = insert(_INBOX)
+
+
 class SqlInboxRepository:
     """Rows of ``inbox``, keyed by Telegram's update id."""
 
@@ -215,11 +213,7 @@ class SqlInboxRepository:
         latest = dict(updates)  # one row per id, the last payload seen
         known = {
             row.update_id: row.payload
-            for row in await self.session.execute(
-                select(InboxRow.update_id, InboxRow.payload).where(
-                    InboxRow.update_id.in_(list(latest))
-                )
-            )
+            for row in await self.session.execute(_KNOWN_UPDATES, {"update_ids": list(latest)})
         }
         fresh = {u for u, payload in latest.items() if known.get(u, _MISSING) != payload}
         new = [
@@ -228,7 +222,7 @@ class SqlInboxRepository:
             if u not in known
         ]
         if new:
-            await self.session.execute(insert(table(InboxRow)), new)
+            await self.session.execute(_KEEP_UPDATES, new)
         for update_id in fresh & known.keys():  # a reused id: rare
             await self.session.execute(
                 update(InboxRow)

@@ -7,8 +7,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import select
+
 from handlers.runtime import Runtime
 from sandbox.world import World
+from storage.models import InboxRow
 from tests.helpers import (
     GROUP_G01,
     RESIDENT,
@@ -59,6 +62,26 @@ async def test_a_redelivered_update_changes_nothing(runtime: Runtime) -> None:
     assert [t[0] for t in await tickets_of(runtime)] == [1]
     async with runtime.core.uows() as uow:
         assert len(await uow.outbox.for_ticket(1)) == 2  # one answer, one ping: once each
+
+
+async def test_a_fetched_update_is_kept_exactly_as_telegram_sent_it(runtime: Runtime) -> None:
+    """The inbox keeps each polled batch as the Bot API returned it (fields the library
+    does not know included), so a replay after a crash sees what Telegram sent."""
+    world = world_of(runtime)
+    since = world.version
+    message = message_payload(world, 950, text="3号楼电梯坏了", future_field={"kept": [1, 2]})
+    await world.deliver_raw({"message": message, "future_update_field": True})
+    assert await bot_messages_after(world, GROUP_G01, since)
+    async with runtime.core.uows() as uow:
+        session = uow.tickets.session  # type: ignore[attr-defined]
+        kept = [row.payload for row in await session.scalars(select(InboxRow))]
+    mine = [p for p in kept if p.get("message", {}).get("message_id") == 950]
+    assert len(mine) == 1, kept
+    assert mine[0] == {
+        "update_id": mine[0]["update_id"],
+        "message": message,
+        "future_update_field": True,
+    }
 
 
 async def test_an_edit_updates_a_new_ticket_and_classifies_it_again(runtime: Runtime) -> None:

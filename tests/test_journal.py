@@ -167,7 +167,7 @@ async def test_a_failed_sender_pass_keeps_the_outcomes_and_sends_nothing_twice(
     assert len(telegram.attempts) == 2
     real_heads = SqlOutboxRepository.heads
 
-    async def broken(self: SqlOutboxRepository, now: Any, limit: int) -> Any:
+    async def broken(self: SqlOutboxRepository, limit: int) -> Any:
         raise RuntimeError("database went away")
 
     monkeypatch.setattr(SqlOutboxRepository, "heads", broken)

@@ -176,7 +176,8 @@ class Sender:
         try:
             while True:
                 async with self._uows() as uow:
-                    heads = await uow.outbox.heads(self._clock.now(), HEADS)
+                    now = self._clock.now()
+                    heads = [h for h in await uow.outbox.heads(HEADS) if h.due(now)]
                 if not heads:
                     return sent
                 for head in heads:
@@ -207,12 +208,15 @@ class Sender:
         async with self._writing, self._uows() as uow:
             finals = await self._record(uow)
             if self.may_send():
-                heads = await uow.outbox.heads(now, HEADS)
-                next_due = await uow.outbox.next_due()
-                if next_due is not None and next_due > now:
-                    soonest = (next_due - now).total_seconds()
+                heads = await uow.outbox.heads(HEADS)
+                if len(heads) == HEADS:
+                    soonest = 1.0  # more chats wait than one pass looks at
                 for head in heads:
                     chat = head.notice.chat_id
+                    if not head.due(now):  # a retry backing off
+                        assert head.next_at is not None
+                        soonest = min(soonest, (head.next_at - now).total_seconds())
+                        continue
                     if len(self._inflight) + len(chosen) >= CONCURRENCY:
                         soonest = 0.05  # a send finishing wakes the loop
                         break
