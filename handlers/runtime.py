@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
-from telegram.request import HTTPXRequest
 
 import nlp
 from bot.clock import SystemClock
@@ -34,6 +33,7 @@ from handlers import web as admin_web
 from handlers.telegram.deps import CORE_KEY
 from handlers.telegram.inbox import InboxApplication, KeepingBot, KeepingQueue
 from handlers.telegram.notifier import TelegramNotifier
+from handlers.telegram.transport import AiohttpRequest
 from handlers.telegram.webhook import WebhookEndpoint
 from handlers.web import ops
 from sandbox.server import SANDBOX_TOKEN, SandboxServer
@@ -235,7 +235,7 @@ class Runtime:
             token = settings.TELEGRAM_BOT_TOKEN.get_secret_value()
             base_url = settings.TELEGRAM_API_BASE_URL
         # Our own request objects, so a failed start can close their HTTP clients.
-        requests = (HTTPXRequest(connection_pool_size=64), HTTPXRequest(connection_pool_size=1))
+        requests = (AiohttpRequest(connection_pool_size=64), AiohttpRequest(connection_pool_size=1))
         urls: dict[str, str] = {}
         if base_url:
             urls = {"base_url": base_url, "base_file_url": _file_url(base_url)}

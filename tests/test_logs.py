@@ -55,11 +55,12 @@ async def test_ticket_work_logs_name_the_ticket(
 ) -> None:
     caplog.handler.addFilter(TicketFilter())
     caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="handlers.telegram.transport")  # each request
     await accepted_ticket(runtime)
     about_one = [r.getMessage() for r in caplog.records if getattr(r, "ticket", None) == 1]
     assert any(m.startswith("ticket #1 opened") for m in about_one), about_one
     assert "ticket #1: new -> accepted" in about_one
-    # Polling concerns no ticket; a send does (httpx logs it inside the sender's work).
+    # Polling concerns no ticket; a send does (logged inside the sender's work).
     unrelated = [r for r in caplog.records if "getUpdates" in r.getMessage()]
     assert unrelated
     assert all(getattr(r, "ticket", None) is None for r in unrelated)

@@ -17,6 +17,9 @@ async def open_ticket(world: World) -> dict[str, Any]:
     await world.user_says(RESIDENT, GROUP_G01, "3号楼电梯坏了")
     pings = await bot_messages_after(world, WANG, since)
     assert pings, "the property manager was not pinged"
+    # The group's answer goes out beside the ping, in either order: wait for it too, so
+    # what a test reads from the group afterwards is what came next.
+    assert await bot_messages_after(world, GROUP_G01, since), "the resident was not answered"
     return pings[0]
 
 

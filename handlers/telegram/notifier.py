@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import timedelta
 
 from telegram import (
@@ -24,6 +25,11 @@ from telegram.error import (
 from bot.domain import Button, Delivery, DeliveryResult, Notice
 
 logger = logging.getLogger(__name__)
+
+# python-telegram-bot 22 warns on every RetryAfter (429) that ``retry_after`` will become a
+# timedelta, unless the process opts in to that now; failure() below reads either form. The
+# library reads the variable when the error is built, so setting it here is in time.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 
 ROW = 3  # buttons per row: five ticket actions in one row would be too narrow on a phone
