@@ -91,18 +91,8 @@ class TicketRepository(Protocol):
         """Write the lifecycle fields; raises StaleTicket if it changed since it was read."""
         ...
 
-    async def add_event(
-        self,
-        ticket_id: int,
-        *,
-        at: datetime,
-        actor: str,
-        kind: str,
-        from_status: str | None,
-        to_status: str | None,
-        note: str = "",
-    ) -> None:
-        """Append one entry to the ticket's history."""
+    async def add_events(self, events: Iterable[TicketEvent]) -> None:
+        """Append entries to tickets' histories, in the order given (one statement)."""
         ...
 
     async def events(self, ticket_id: int) -> list[TicketEvent]:
@@ -199,9 +189,10 @@ class IncidentRepository(Protocol):
         ...
 
     async def open_about(
-        self, community_id: str, category: Category, building: str
+        self, community_id: str, category: Category, buildings: Collection[str]
     ) -> list[Incident]:
-        """Unresolved incidents of this category about this building ("" = the community)."""
+        """Unresolved incidents of this category about any of these buildings ("" = the
+        whole community), oldest first."""
         ...
 
     async def add(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, select, update
+from sqlalchemy import Row, and_, bindparam, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import OPEN_STATUSES, Category, Incident, Ticket, TicketStatus
@@ -25,18 +26,19 @@ _COUNTED = and_(
     _TICKETS.c.category == bindparam("category"),
     _TICKETS.c.status.not_in(_NOT_COUNTED),
 )
-_RECENT_TICKETS = select(*_TICKETS.c).where(_COUNTED, _TICKETS.c.created_at >= bindparam("since"))
-_RECENT_JOINED = (
+# A ticket once for its own report, and once more for each "me too" that joined it.
+_RECENT_REPORTS = union_all(
+    select(*_TICKETS.c).where(_COUNTED, _TICKETS.c.created_at >= bindparam("since")),
     select(*_TICKETS.c)
     .join(_REPORTS, _REPORTS.c.ticket_id == _TICKETS.c.id)
-    .where(_COUNTED, _REPORTS.c.at >= bindparam("since"))
+    .where(_COUNTED, _REPORTS.c.at >= bindparam("since")),
 )
 _OPEN_ABOUT = (
     select(*_INCIDENTS.c)
     .where(
         _INCIDENTS.c.community_id == bindparam("community_id"),
         _INCIDENTS.c.category == bindparam("category"),
-        _INCIDENTS.c.building == bindparam("building"),
+        _INCIDENTS.c.building.in_(bindparam("buildings", expanding=True)),
         _INCIDENTS.c.resolved_at.is_(None),
     )
     .order_by(_INCIDENTS.c.id)
@@ -76,19 +78,23 @@ class SqlIncidentRepository:
         values = {"community_id": community_id, "category": category.value, "since": since}
         counts: dict[int, int] = {}
         rows: dict[int, Row[Any]] = {}
-        for statement in (_RECENT_TICKETS, _RECENT_JOINED):
-            for row in await self.session.execute(statement, values):
-                counts[row.id] = counts.get(row.id, 0) + 1
-                rows[row.id] = row
+        for row in await self.session.execute(_RECENT_REPORTS, values):
+            counts[row.id] = counts.get(row.id, 0) + 1
+            rows[row.id] = row
         return [(_ticket(rows[i]), counts[i]) for i in sorted(rows)]
 
     async def open_about(
-        self, community_id: str, category: Category, building: str
+        self, community_id: str, category: Category, buildings: Collection[str]
     ) -> list[Incident]:
-        """Unresolved incidents of this category about this building ("" = the community)."""
+        """Unresolved incidents of this category about any of these buildings ("" = the
+        whole community), oldest first."""
         rows = await self.session.execute(
             _OPEN_ABOUT,
-            {"community_id": community_id, "category": category.value, "building": building},
+            {
+                "community_id": community_id,
+                "category": category.value,
+                "buildings": list(buildings),
+            },
         )
         return [_incident(r) for r in rows]
 

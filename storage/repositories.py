@@ -346,30 +346,22 @@ class SqlTicketRepository:
         )
         return None if ticket_id is None else await self.get(ticket_id)
 
-    async def add_event(
-        self,
-        ticket_id: int,
-        *,
-        at: datetime,
-        actor: str,
-        kind: str,
-        from_status: str | None,
-        to_status: str | None,
-        note: str = "",
-    ) -> None:
-        """Append one history entry."""
-        await self.session.execute(
-            _INSERT_EVENT,
+    async def add_events(self, events: Iterable[TicketEvent]) -> None:
+        """Append history entries, in the order given (one statement for all of them)."""
+        rows = [
             {
-                "ticket_id": ticket_id,
-                "at": at,
-                "actor": actor,
-                "kind": kind,
-                "from_status": from_status,
-                "to_status": to_status,
-                "note": note,
-            },
-        )
+                "ticket_id": e.ticket_id,
+                "at": e.at,
+                "actor": e.actor,
+                "kind": e.kind,
+                "from_status": e.from_status,
+                "to_status": e.to_status,
+                "note": e.note,
+            }
+            for e in events
+        ]
+        if rows:
+            await self.session.execute(_INSERT_EVENT, rows)
 
     async def events(self, ticket_id: int) -> list[TicketEvent]:
         """The ticket's history, oldest first."""

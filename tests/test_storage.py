@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.clock import FakeClock
 from bot.config import CommunityFile, parse_community_text
-from bot.domain import Category, NewTicket, TicketStatus, Tier
+from bot.domain import Category, NewTicket, TicketEvent, TicketStatus, Tier
 from bot.services.setup import seed_from_file
 from bot.settings import DEMO_COMMUNITY_FILE
 from storage.db import migrate
@@ -107,9 +107,14 @@ async def test_tickets_get_numbers_history_and_aware_times(
     async with uows() as uow:
         first = await uow.tickets.add(new_ticket(1, at))
         second = await uow.tickets.add(new_ticket(2, at))
-        await uow.tickets.add_event(
-            first.id, at=at, actor="bot", kind="opened", from_status=None, to_status="new"
+        await uow.tickets.add_events(
+            [
+                TicketEvent(first.id, at, "bot", "opened", None, "new", "one"),
+                TicketEvent(first.id, at, "bot", "assigned", "new", "new", "two"),
+                TicketEvent(second.id, at, "bot", "opened", None, "new", ""),
+            ]
         )
+        await uow.tickets.add_events([])  # nothing to write: no statement
         await uow.commit()
     assert second.id == first.id + 1
     async with uows() as uow:
@@ -122,7 +127,10 @@ async def test_tickets_get_numbers_history_and_aware_times(
         assert loaded.created_at.utcoffset() == timedelta(0)  # stored and returned as UTC
         assert loaded.location == {"building": "3"}
         events = await uow.tickets.events(first.id)
-        assert [(e.kind, e.to_status) for e in events] == [("opened", "new")]
+        assert [(e.kind, e.to_status, e.note) for e in events] == [
+            ("opened", "new", "one"),
+            ("assigned", "new", "two"),
+        ]  # in the order given, each under its own ticket
         assert await uow.tickets.get(999_999) is None
         assert await uow.tickets.by_message(-1001000000001, 3) is None
 

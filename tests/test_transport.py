@@ -142,7 +142,7 @@ async def test_telegram_errors_reach_the_library_as_its_errors(api: tuple[FakeAp
             400,
             {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"},
         )
-        with pytest.raises(BadRequest, match="(?i)chat not found"):
+        with pytest.raises(BadRequest, match=r"(?i)chat not found"):
             await bot.send_message(-100, "x")
     finally:
         await request.shutdown()

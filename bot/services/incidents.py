@@ -24,6 +24,7 @@ from bot.domain import (
     Role,
     StaleTicket,
     Ticket,
+    TicketEvent,
     TicketNotFound,
 )
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -65,16 +66,20 @@ class IncidentService:
         now = self._clock.now()
         policy = self.directory.community(ticket.community_id).routing
         since = now - policy.burst_window
-        reports = await uow.incidents.recent_reports(ticket.community_id, ticket.category, since)
         building = ticket.location.get("building", "")
-        if building and await self._join(uow, ticket, building):
+        # Open incidents about the building and about the whole community, in one query.
+        open_ones = await uow.incidents.open_about(
+            ticket.community_id, ticket.category, {building, ""}
+        )
+        if building and await self._join(uow, ticket, open_ones, building):
             return []
+        reports = await uow.incidents.recent_reports(ticket.community_id, ticket.category, since)
         free = [(t, n) for t, n in reports if t.incident_id is None]  # not grouped already
         here = [(t, n) for t, n in free if building and t.location.get("building") == building]
         topic, members = _same_thing(here, ticket)
         scope = building
         if not building or sum(n for _, n in members) < policy.burst_building:
-            if await self._join(uow, ticket, ""):
+            if await self._join(uow, ticket, open_ones, ""):
                 return []
             topic, members = _same_thing(free, ticket)
             scope = ""
@@ -95,9 +100,11 @@ class IncidentService:
         )
         return self._alerts(incident, grouped, count)
 
-    async def _join(self, uow: UnitOfWork, ticket: Ticket, building: str) -> bool:
+    async def _join(
+        self, uow: UnitOfWork, ticket: Ticket, open_ones: list[Incident], building: str
+    ) -> bool:
         """Join the open incident about this building ("" = the community), if there is one."""
-        incidents = await uow.incidents.open_about(ticket.community_id, ticket.category, building)
+        incidents = [i for i in open_ones if i.building == building]
         words = ticket.topic.split()
         # About the same thing: a broken lamp does not join the water outage.
         existing = next((i for i in incidents if not i.topic or i.topic in words), None)
@@ -108,16 +115,19 @@ class IncidentService:
         return True
 
     async def _grouped(self, uow: UnitOfWork, incident: Incident, tickets: list[Ticket]) -> None:
-        for ticket in tickets:
-            await uow.tickets.add_event(
+        now = self._clock.now()
+        await uow.tickets.add_events(
+            TicketEvent(
                 ticket.id,
-                at=self._clock.now(),
+                at=now,
                 actor="bot",
                 kind="incident",
                 from_status=ticket.status.value,
                 to_status=ticket.status.value,
                 note=f"归入预警事件 #{incident.id}",
             )
+            for ticket in tickets
+        )
 
     def _alerts(self, incident: Incident, tickets: list[Ticket], count: int) -> list[Notice]:
         community = self.directory.community(incident.community_id)

@@ -18,6 +18,7 @@ from bot.domain import (
     Report,
     StaleTicket,
     Ticket,
+    TicketEvent,
     TicketStatus,
     Tier,
 )
@@ -262,23 +263,20 @@ class IntakeService:
                 )
             )
             evidence = ", ".join(f"{e.word}({e.rule})" for e in result.evidence)
-            await uow.tickets.add_event(
-                ticket.id,
-                at=now,
-                actor=f"resident:{message.sender_id}",
-                kind="opened",
-                from_status=None,
-                to_status="new",
-                note=f"{category.value} {result.confidence:.2f} [{evidence}]",
-            )
-            await uow.tickets.add_event(
-                ticket.id,
-                at=now,
-                actor="bot",
-                kind="assigned",
-                from_status="new",
-                to_status="new",
-                note=f"{where.reason}：{where.assignee.name}" if where.assignee else where.reason,
+            assigned = f"{where.reason}：{where.assignee.name}" if where.assignee else where.reason
+            await uow.tickets.add_events(
+                [
+                    TicketEvent(
+                        ticket.id,
+                        at=now,
+                        actor=f"resident:{message.sender_id}",
+                        kind="opened",
+                        from_status=None,
+                        to_status="new",
+                        note=f"{category.value} {result.confidence:.2f} [{evidence}]",
+                    ),
+                    TicketEvent(ticket.id, now, "bot", "assigned", "new", "new", assigned),
+                ]
             )
             notices = await self._tickets.arm_new(uow, ticket, now)
             reply = residents.acknowledgement(

@@ -1110,14 +1110,18 @@ class TicketService:
         before: TicketStatus | None,
         note: str = "",
     ) -> None:
-        await uow.tickets.add_event(
-            ticket.id,
-            at=now,
-            actor=actor.label,
-            kind=kind,
-            from_status=before.value if before else None,
-            to_status=ticket.status.value,
-            note=note,
+        await uow.tickets.add_events(
+            [
+                TicketEvent(
+                    ticket.id,
+                    at=now,
+                    actor=actor.label,
+                    kind=kind,
+                    from_status=before.value if before else None,
+                    to_status=ticket.status.value,
+                    note=note,
+                )
+            ]
         )
 
     def _pings(
