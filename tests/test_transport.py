@@ -183,3 +183,26 @@ async def test_it_must_be_initialized_and_can_be_restarted() -> None:
     await request.shutdown()
     with pytest.raises(ValueError, match="at least 1"):
         AiohttpRequest(0)
+
+
+async def test_a_proxy_from_the_environment_is_used_unless_the_host_is_exempt(
+    api: tuple[FakeApi, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HTTP_PROXY / NO_PROXY as httpx honoured them (read once when the session opens)."""
+    fake, base = api
+    proxy = base.removesuffix("/bot")  # the fake API answers requests sent through it
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "exempt.invalid")
+    request = AiohttpRequest(1, connect_timeout=1.0)
+    await request.initialize()
+    try:
+        # api.invalid does not resolve: only a request through the proxy can be answered.
+        through = Bot(TOKEN, base_url="http://api.invalid/bot", request=request)
+        assert await through.delete_webhook() is True
+        assert fake.requests[-1][0] == "deleteWebhook"
+        exempt = Bot(TOKEN, base_url="http://exempt.invalid/bot", request=request)
+        with pytest.raises(NetworkError):  # went direct, and the name does not resolve
+            await exempt.delete_webhook()
+        assert len(fake.requests) == 1
+    finally:
+        await request.shutdown()

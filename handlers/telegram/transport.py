@@ -12,7 +12,9 @@ Behaviour kept from python-telegram-bot's httpx transport:
   (waiting for a free connection, counted together with connecting); a timeout raises
   ``TimedOut``, any other transport failure ``NetworkError`` (the sender retries both);
 - the same defaults (5 s; 1 s for the pool) and connection pool sizes;
-- proxies from ``HTTPS_PROXY`` / ``HTTP_PROXY`` (``trust_env``), as httpx reads them;
+- proxies from ``HTTPS_PROXY`` / ``HTTP_PROXY`` (and ``NO_PROXY``), as httpx reads them.
+  They are read once per host, not per request: aiohttp's ``trust_env`` would look at the
+  environment and parse ``~/.netrc`` in a worker thread for every request;
 - files go as multipart form data, everything else as a urlencoded form.
 aiohttp has no separate write timeout: a request whose body cannot be written is bounded by
 the read timeout of its answer.
@@ -21,7 +23,9 @@ the read timeout of its answer.
 from __future__ import annotations
 
 import logging
+import urllib.request
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -56,6 +60,8 @@ class AiohttpRequest(BaseRequest):
         self._connect_timeout = connect_timeout
         self._pool_timeout = pool_timeout
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[str, str] = {}
+        self._proxy_for: dict[tuple[str, str], str | None] = {}  # (scheme, host) -> proxy
 
     @property
     def read_timeout(self) -> float | None:
@@ -65,9 +71,10 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         """Open the client session (on the running event loop)."""
         if self._session is None or self._session.closed:
+            self._proxies = urllib.request.getproxies_environment()
+            self._proxy_for = {}
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size),
-                trust_env=True,
+                connector=aiohttp.TCPConnector(limit=self._pool_size)
             )
 
     async def shutdown(self) -> None:
@@ -104,7 +111,9 @@ class AiohttpRequest(BaseRequest):
             if request_data.contains_files:
                 data = _multipart(data, request_data)
         try:
-            async with self._session.request(method, url, data=data, timeout=timeout) as answer:
+            async with self._session.request(
+                method, url, data=data, timeout=timeout, proxy=self._proxy(url)
+            ) as answer:
                 body = await answer.read()
                 logger.debug("%s %s: %d", method, url.rsplit("/", 1)[-1], answer.status)
                 return answer.status, body
@@ -112,6 +121,18 @@ class AiohttpRequest(BaseRequest):
             raise TimedOut from exc
         except (aiohttp.ClientError, OSError) as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+    def _proxy(self, url: str) -> str | None:
+        """The proxy the environment names for this URL's scheme and host, if any."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.hostname or "")
+        if key not in self._proxy_for:
+            proxy = self._proxies.get(parts.scheme)
+            bypass = urllib.request.proxy_bypass_environment  # type: ignore[attr-defined]
+            if proxy and bypass(key[1], self._proxies):
+                proxy = None
+            self._proxy_for[key] = proxy
+        return self._proxy_for[key]
 
 
 def _multipart(fields: dict[str, str], request_data: RequestData) -> aiohttp.FormData:
