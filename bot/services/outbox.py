@@ -67,6 +67,9 @@ BACKOFF = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0, 60.0)
 GIVE_UP_AFTER = timedelta(days=1)
 IDLE = 60.0  # with nothing due, look again after this long (a wake-up comes sooner)
 STANDBY = 1.0  # another process sends: look again after this long whether it still does
+# Woken while sends are in flight, a pass waits this long first, so sends finishing and
+# messages queued meanwhile are handled by one pass (each pass is a transaction).
+GATHER = 0.003
 
 AfterDelivery = Callable[[Notice, Delivery], Awaitable[None]]
 
@@ -194,6 +197,8 @@ class Sender:
                 logger.exception("outbox pass failed; trying again in 1 s")
                 wait = 1.0
             await self._loop.pause(wait)
+            if self._inflight:
+                await asyncio.sleep(GATHER)
 
     async def pass_once(self) -> float:
         """One transaction: write down how the finished sends went, then claim the head of
