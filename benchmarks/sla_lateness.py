@@ -39,7 +39,7 @@ from bot.domain import (
 )
 from bot.services.ratelimit import RateLimits
 from bot.settings import DEMO_COMMUNITY_FILE
-from storage.db import create_engine, migrate, session_factory
+from storage.db import concurrent_steps, create_engine, migrate, session_factory
 from storage.uow import SqlUnitOfWorkFactory
 
 GRIDS = (("xingfu", "G01", -1001000000001), ("xingfu", "G02", -1001000000002))
@@ -122,6 +122,7 @@ async def measure(tickets: int, spread: float, database_url: str | None) -> None
                 all_fired.set()
 
         core.scheduler.on_fired = on_fired
+        core.scheduler.concurrency = concurrent_steps(engine)  # as the runtime sets it
         filled = time.perf_counter()
         start = core.clock.now()
         expected = await fill(uows, tickets, spread, start)

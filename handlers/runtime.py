@@ -38,7 +38,7 @@ from handlers.telegram.webhook import WebhookEndpoint
 from handlers.web import ops
 from sandbox.server import SANDBOX_TOKEN, SandboxServer
 from storage.coordination import Coordination, coordination_for
-from storage.db import create_engine, migrate, session_factory
+from storage.db import concurrent_steps, create_engine, migrate, session_factory
 from storage.uow import SqlUnitOfWorkFactory
 
 logger = logging.getLogger(__name__)
@@ -109,6 +109,7 @@ class Runtime:
                 self.clock,
                 limits=limits,
             )
+            core.scheduler.concurrency = concurrent_steps(engine)
         except (OperationalError, DBAPIError, OSError) as exc:
             await engine.dispose()
             reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]

@@ -45,6 +45,13 @@ def create_engine(url: str) -> AsyncEngine:
     return engine
 
 
+def concurrent_steps(engine: AsyncEngine) -> int:
+    """How many tickets the deadline scheduler may act on at once on this database: several
+    on PostgreSQL (its steps wait on round trips; 8 of the pool's 15 connections), one on
+    SQLite (one writer at a time in any case)."""
+    return 8 if engine.dialect.name == "postgresql" else 1
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

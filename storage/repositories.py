@@ -365,11 +365,7 @@ class SqlTicketRepository:
 
     async def events(self, ticket_id: int) -> list[TicketEvent]:
         """The ticket's history, oldest first."""
-        rows = await self.session.scalars(
-            select(TicketEventRow)
-            .where(TicketEventRow.ticket_id == ticket_id)
-            .order_by(TicketEventRow.id)
-        )
+        rows = await self.session.execute(_EVENTS_OF_TICKET, {"ticket_id": ticket_id})
         return [
             TicketEvent(
                 ticket_id=r.ticket_id,
@@ -732,8 +728,55 @@ def keyword_entry(row: KeywordRow) -> KeywordEntry:
     return KeywordEntry(row.community_id, row.category, row.word, row.weight, row.enabled)
 
 
-def _timer(row: TimerRow) -> Timer:
+def _timer(row: TimerRow | Row[Any]) -> Timer:
     return Timer(row.id, row.ticket_id, row.kind, row.stage, row.due_at)
+
+
+# The scheduler's statements, built once (each escalation runs several of them).
+_EVENTS = table(TicketEventRow)
+_EVENTS_OF_TICKET = (
+    select(*_EVENTS.c).where(_EVENTS.c.ticket_id == bindparam("ticket_id")).order_by(_EVENTS.c.id)
+)
+TIMERS = table(TimerRow)
+_PENDING = TIMERS.c.fired_at.is_(None)
+_INSERT_TIMERS = insert(TIMERS)
+_CANCEL_TIMERS = (
+    update(TIMERS)
+    .where(
+        TIMERS.c.ticket_id == bindparam("of_ticket"),  # a column's own name is reserved
+        _PENDING,
+        or_(
+            TIMERS.c.stage.in_(bindparam("stages", expanding=True)),
+            TIMERS.c.kind.in_(bindparam("kinds", expanding=True)),
+        ),
+    )
+    .values(fired_at=bindparam("at"), outcome="cancelled")
+)
+_NEXT_DUE = select(func.min(TIMERS.c.due_at)).where(_PENDING)
+_DUE_TIMERS = (
+    select(*TIMERS.c)
+    .where(_PENDING, TIMERS.c.due_at <= bindparam("now"))
+    .order_by(TIMERS.c.due_at, TIMERS.c.id)
+    .limit(bindparam("limit"))
+)
+_SET_OUTCOME = (
+    update(TIMERS).where(TIMERS.c.id == bindparam("timer_id")).values(outcome=bindparam("done"))
+)
+# Claim a pending action in one statement: on PostgreSQL a row another process holds locked
+# (it is acting on it now) is skipped rather than waited for; SQLite has no row locks.
+_FINISH_TIMER = (
+    update(TIMERS)
+    .where(
+        TIMERS.c.id.in_(
+            select(TIMERS.c.id)
+            .where(TIMERS.c.id == bindparam("timer_id"), _PENDING)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        ),
+        _PENDING,
+    )
+    .values(fired_at=bindparam("at"), outcome=bindparam("done"))
+)
 
 
 class SqlTimerRepository:
@@ -757,35 +800,25 @@ class SqlTimerRepository:
         ]
         if not rows:
             return
-        await self.session.execute(insert(table(TimerRow)), rows)
+        await self.session.execute(_INSERT_TIMERS, rows)
         await notify(self.session, "grid_timers")  # other processes' schedulers look again
 
     async def cancel(
         self, ticket_id: int, at: datetime, stages: Iterable[str] = (), kinds: Iterable[str] = ()
     ) -> None:
         """Drop the pending actions of a ticket for these stages or of these kinds."""
-        condition = or_(TimerRow.stage.in_(list(stages)), TimerRow.kind.in_(list(kinds)))
         await self.session.execute(
-            update(TimerRow)
-            .where(TimerRow.ticket_id == ticket_id, TimerRow.fired_at.is_(None), condition)
-            .values(fired_at=at, outcome="cancelled")
-            .execution_options(synchronize_session=False)
+            _CANCEL_TIMERS,
+            {"of_ticket": ticket_id, "at": at, "stages": list(stages), "kinds": list(kinds)},
         )
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending action falls due."""
-        return await self.session.scalar(
-            select(func.min(TimerRow.due_at)).where(TimerRow.fired_at.is_(None))
-        )
+        return await self.session.scalar(_NEXT_DUE)
 
     async def due(self, now: datetime, limit: int) -> list[Timer]:
         """Pending actions due by ``now``, earliest first."""
-        rows = await self.session.scalars(
-            select(TimerRow)
-            .where(TimerRow.fired_at.is_(None), TimerRow.due_at <= now)
-            .order_by(TimerRow.due_at, TimerRow.id)
-            .limit(limit)
-        )
+        rows = await self.session.execute(_DUE_TIMERS, {"now": now, "limit": limit})
         return [_timer(r) for r in rows]
 
     async def pending(self, ticket_id: int) -> list[Timer]:
@@ -799,28 +832,13 @@ class SqlTimerRepository:
 
     async def set_outcome(self, timer_id: int, outcome: str) -> None:
         """Record what firing a claimed action did."""
-        await self.session.execute(
-            update(TimerRow)
-            .where(TimerRow.id == timer_id)
-            .values(outcome=outcome)
-            .execution_options(synchronize_session=False)
-        )
+        await self.session.execute(_SET_OUTCOME, {"timer_id": timer_id, "done": outcome})
 
     async def finish(self, timer_id: int, at: datetime, outcome: str) -> bool:
         """Mark an action done; False if it was already done or cancelled meanwhile, or if
         another process is acting on it right now (PostgreSQL: its row is locked, skipped)."""
-        free = await self.session.scalar(
-            select(TimerRow.id)
-            .where(TimerRow.id == timer_id, TimerRow.fired_at.is_(None))
-            .with_for_update(skip_locked=True)
-        )
-        if free is None:
-            return False
         result = await self.session.execute(
-            update(TimerRow)
-            .where(TimerRow.id == timer_id, TimerRow.fired_at.is_(None))
-            .values(fired_at=at, outcome=outcome)
-            .execution_options(synchronize_session=False)
+            _FINISH_TIMER, {"timer_id": timer_id, "at": at, "done": outcome}
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -3,6 +3,7 @@ driven by a fake clock so whole days run in milliseconds."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 
@@ -27,6 +28,7 @@ from bot.domain import (
     Ticket,
     TicketStatus,
     Tier,
+    Timer,
 )
 from bot.services import sla
 from bot.services.intake import IncomingMessage
@@ -162,6 +164,50 @@ def test_phone_numbers_are_masked_in_the_quote() -> None:
 
 
 # -- reminders and escalation -------------------------------------------------------------
+
+
+async def test_several_tickets_at_once_each_acted_on_once_and_in_order(
+    core: Core, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scheduler acting on several tickets at once (as on PostgreSQL): every due timer
+    is acted on once, and one ticket's timers still go one after another, earliest first."""
+    core.scheduler.concurrency = 4
+    tickets = [await report(core, f"{n}号楼电梯坏了", message_id=n) for n in range(1, 8)]
+    order: list[tuple[int, str]] = []
+    running: set[int] = set()
+    overlapped = False
+    fire = core.tickets.fire
+
+    async def watched(timer: Timer) -> str:
+        nonlocal overlapped
+        assert timer.ticket_id not in running, "one ticket's timers overlapped"
+        running.add(timer.ticket_id)
+        await asyncio.sleep(0.001)  # a round trip's wait: the other workers go on meanwhile
+        overlapped = overlapped or len(running) > 1
+        try:
+            return await fire(timer)
+        finally:
+            running.discard(timer.ticket_id)
+
+    monkeypatch.setattr(core.tickets, "fire", watched)
+    clock.advance(timedelta(minutes=6))  # the reminder (4 min) and the breach (5 min) are due
+    fired: list[str] = []
+    core.scheduler.on_fired = lambda _due, _at, outcome: fired.append(outcome)
+    order_of = core.tickets.fire
+
+    async def recorded(timer: Timer) -> str:
+        order.append((timer.ticket_id, timer.kind))
+        return await order_of(timer)
+
+    monkeypatch.setattr(core.tickets, "fire", recorded)
+    assert await core.scheduler.run_due() == 2 * len(tickets)
+    assert overlapped  # several tickets really were in hand at once
+    assert sorted(fired) == ["escalated"] * len(tickets) + ["skipped"] * len(tickets)
+    for ticket in tickets:
+        assert [kind for t, kind in order if t == ticket.id] == ["remind", "breach"]
+        now = await ticket_now(core, ticket.id)
+        assert now.level == ticket.level + 1
+    assert await core.scheduler.run_due() == 0  # nothing twice
 
 
 async def test_nobody_accepts_the_ticket_climbs_every_level_on_time(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
+import asyncpg
 import pytest
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, event, inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,8 +16,10 @@ from bot.config import CommunityFile, parse_community_text
 from bot.domain import Category, NewTicket, TicketEvent, TicketStatus, Tier
 from bot.services.setup import seed_from_file
 from bot.settings import DEMO_COMMUNITY_FILE
-from storage.db import migrate
+from storage.coordination import notify
+from storage.db import migrate, session_factory
 from storage.uow import SqlUnitOfWorkFactory
+from tests.conftest import POSTGRES_URL
 
 
 def new_ticket(message_id: int, at: datetime) -> NewTicket:
@@ -192,3 +196,43 @@ async def test_database_contention_is_retried_as_a_stale_ticket(
         with pytest.raises(StaleTicket, match="contention"):
             async with uows() as uow:
                 await uow.tickets.session.execute(sql(deadlock))
+
+
+async def test_a_notification_goes_once_per_transaction(engine: AsyncEngine) -> None:
+    """Other processes hear of new timers and pings through pg_notify; a transaction that
+    queues both several times sends each notification once (one round trip), the next
+    transaction of the same session again. SQLite has no other processes to tell."""
+    postgres = engine.dialect.name == "postgresql"
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "pg_notify" in statement:
+            statements.append(statement)
+
+    heard: list[str] = []
+    listener = None
+    if postgres:
+        assert POSTGRES_URL is not None
+        listener = await asyncpg.connect(POSTGRES_URL.replace("+asyncpg", ""))
+        await listener.add_listener("grid_test", lambda *args: heard.append(args[2]))
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            async with session.begin():
+                await notify(session, "grid_test")
+                await notify(session, "grid_test")
+                await notify(session, "grid_other")
+            async with session.begin():
+                await notify(session, "grid_test")
+        assert len(statements) == (3 if postgres else 0)
+        if listener is not None:
+            for _ in range(50):
+                if len(heard) >= 2:
+                    break
+                await asyncio.sleep(0.02)
+            assert heard == ["grid_test", "grid_test"]  # once per committed transaction
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+        if listener is not None:
+            await listener.close()

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
+from bot.domain import Timer
 from bot.metrics import Metrics
 from bot.ports import Clock, UnitOfWorkFactory
 from bot.services.background import BackgroundLoop
@@ -33,8 +34,10 @@ class DeadlineScheduler:
         uows: UnitOfWorkFactory,
         tickets: TicketService,
         clock: Clock,
+        *,
         on_fired: Callable[[datetime, datetime, str], None] | None = None,
         metrics: Metrics | None = None,
+        concurrency: int = 1,
     ) -> None:
         self._uows = uows
         self._tickets = tickets
@@ -42,6 +45,11 @@ class DeadlineScheduler:
         self._loop = BackgroundLoop("deadline-scheduler")
         self.on_fired = on_fired  # (due, fired, outcome): for lateness figures
         self._metrics = metrics
+        # Tickets acted on at once. On PostgreSQL each step is a dozen round trips, so one
+        # at a time leaves the process waiting on the network; several overlap them (each
+        # ticket's own timers still go in order, by one worker). SQLite writes one at a
+        # time anyway: 1.
+        self.concurrency = concurrency
 
     def wake(self) -> None:
         """Something was scheduled: re-read the earliest deadline."""
@@ -62,36 +70,51 @@ class DeadlineScheduler:
                 batch = [t for t in await uow.timers.due(now, BATCH) if t.id not in seen]
             if not batch:
                 return handled
+            seen.update(t.id for t in batch)
+            by_ticket: dict[int, list[Timer]] = {}  # earliest first, as the batch came
             for timer in batch:
-                seen.add(timer.id)
-                if self._loop.stopping:  # the rest stays due for the next start
-                    return handled
-                try:
-                    outcome = await self._tickets.fire(timer)
-                except Exception:  # one bad ticket must not stop every other deadline
-                    logger.exception(
-                        "timer %d of ticket #%d failed",
-                        timer.id,
-                        timer.ticket_id,
-                        extra={"ticket": timer.ticket_id},
-                    )
-                    outcome = "failed"
-                    await self._give_up(timer.id, outcome)
-                if outcome == ALREADY_DONE:
-                    continue  # cancelled meanwhile, or another process is acting on it
-                handled += 1
-                fired_at = self._clock.now()
-                if self.on_fired is not None:
-                    self.on_fired(timer.due_at, fired_at, outcome)
-                if self._metrics is not None:
-                    self._metrics.fired(timer.kind, timer.stage, outcome, timer.due_at, fired_at)
-                logger.debug(
-                    "timer %s/%s of ticket #%d: %s",
-                    timer.kind,
-                    timer.stage,
-                    timer.ticket_id,
-                    outcome,
-                )
+                by_ticket.setdefault(timer.ticket_id, []).append(timer)
+            queue = list(by_ticket.values())
+            queue.reverse()  # popped from the end: earliest ticket first
+            workers = min(self.concurrency, len(queue))
+            handled += sum(await asyncio.gather(*(self._work(queue) for _ in range(workers))))
+            if self._loop.stopping:
+                return handled
+
+    async def _work(self, queue: list[list[Timer]]) -> int:
+        """Take the next ticket's due timers until none are left; how many were acted on."""
+        done = 0
+        while queue and not self._loop.stopping:  # the rest stays due for the next start
+            for timer in queue.pop():
+                if self._loop.stopping:
+                    break
+                done += await self._fire(timer)
+        return done
+
+    async def _fire(self, timer: Timer) -> int:
+        """Act on one timer; 1 if it was acted on here, 0 if done already or elsewhere."""
+        try:
+            outcome = await self._tickets.fire(timer)
+        except Exception:  # one bad ticket must not stop every other deadline
+            logger.exception(
+                "timer %d of ticket #%d failed",
+                timer.id,
+                timer.ticket_id,
+                extra={"ticket": timer.ticket_id},
+            )
+            outcome = "failed"
+            await self._give_up(timer.id, outcome)
+        if outcome == ALREADY_DONE:
+            return 0  # cancelled meanwhile, or another process is acting on it
+        fired_at = self._clock.now()
+        if self.on_fired is not None:
+            self.on_fired(timer.due_at, fired_at, outcome)
+        if self._metrics is not None:
+            self._metrics.fired(timer.kind, timer.stage, outcome, timer.due_at, fired_at)
+        logger.debug(
+            "timer %s/%s of ticket #%d: %s", timer.kind, timer.stage, timer.ticket_id, outcome
+        )
+        return 1
 
     async def _give_up(self, timer_id: int, outcome: str) -> None:
         try:

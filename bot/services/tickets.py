@@ -1046,24 +1046,19 @@ class TicketService:
             changes[DUE_FIELD[running]] = now + policy.window(running, ticket.tier)
         ticket = await uow.tickets.save(replace(ticket, **changes), now)  # type: ignore[arg-type]
         level_name = sla.LEVEL_NAMES[picked.level]
-        await self._event(
-            uow,
-            ticket,
-            now,
-            actor,
-            "escalated",
-            before=ticket.status,
-            note=f"{reason} → {level_name}",
-        )
-        await self._event(
-            uow,
-            ticket,
-            now,
-            actor,
-            "assigned",
-            before=ticket.status,
-            note=f"{picked.reason}：{picked.assignee.name}",
-        )
+        status = ticket.status.value
+        await uow.tickets.add_events(  # both entries in one statement
+            [
+                TicketEvent(
+                    ticket.id, now, actor.label, "escalated", status, status,
+                    f"{reason} → {level_name}",
+                ),
+                TicketEvent(
+                    ticket.id, now, actor.label, "assigned", status, status,
+                    f"{picked.reason}：{picked.assignee.name}",
+                ),
+            ]
+        )  # fmt: skip
         for running in rearmed:
             await uow.timers.cancel(ticket.id, now, stages=(running,))
             await uow.timers.add(self._timers(ticket, running, ticket.due(running), now))
