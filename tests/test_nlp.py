@@ -337,19 +337,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 32nd set, 92 messages). Measured once: macro-F1 0.934,
-    false tickets 7.5%, missed requests 1.9%, urgent recall 79% (the issue's targets: 0.92,
-    3%, 5%, 100%; macro-F1 and missed met). These floors are the measured level,
+    """Never tuned or trained on (the 33rd set, 92 messages). Measured once: macro-F1 0.905,
+    false tickets 12.5%, missed requests 5.8%, urgent recall 86% (the issue's targets: 0.92,
+    3%, 5%, 100%; none is met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.933
-    assert report.false_ticket_rate <= 0.076
-    assert report.missed_request_rate <= 0.02
+    assert report.macro_f1 >= 0.904
+    assert report.false_ticket_rate <= 0.126
+    assert report.missed_request_rate <= 0.058
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.785
+    assert report.urgent_recall >= 0.857
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
