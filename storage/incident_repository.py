@@ -10,28 +10,26 @@ from sqlalchemy import Row, and_, bindparam, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain import OPEN_STATUSES, Category, Incident, Ticket, TicketStatus
-from storage.models import IncidentRow, TicketReportRow, TicketRow
-from storage.repositories import _ticket
+from storage.models import IncidentRow, TicketRow
+from storage.repositories import REPORTS, TICKETS, _ticket
 from storage.statements import table
 
 _NOT_COUNTED = (TicketStatus.CANCELLED.value, TicketStatus.MERGED.value)
 
 
 # Statements of every report's check, built once (see storage/repositories.py).
-_TICKETS = table(TicketRow)
-_REPORTS = table(TicketReportRow)
 _INCIDENTS = table(IncidentRow)
 _COUNTED = and_(
-    _TICKETS.c.community_id == bindparam("community_id"),
-    _TICKETS.c.category == bindparam("category"),
-    _TICKETS.c.status.not_in(_NOT_COUNTED),
+    TICKETS.c.community_id == bindparam("community_id"),
+    TICKETS.c.category == bindparam("category"),
+    TICKETS.c.status.not_in(_NOT_COUNTED),
 )
 # A ticket once for its own report, and once more for each "me too" that joined it.
 _RECENT_REPORTS = union_all(
-    select(*_TICKETS.c).where(_COUNTED, _TICKETS.c.created_at >= bindparam("since")),
-    select(*_TICKETS.c)
-    .join(_REPORTS, _REPORTS.c.ticket_id == _TICKETS.c.id)
-    .where(_COUNTED, _REPORTS.c.at >= bindparam("since")),
+    select(*TICKETS.c).where(_COUNTED, TICKETS.c.created_at >= bindparam("since")),
+    select(*TICKETS.c)
+    .join(REPORTS, REPORTS.c.ticket_id == TICKETS.c.id)
+    .where(_COUNTED, REPORTS.c.at >= bindparam("since")),
 )
 _OPEN_ABOUT = (
     select(*_INCIDENTS.c)
@@ -43,11 +41,9 @@ _OPEN_ABOUT = (
     )
     .order_by(_INCIDENTS.c.id)
 )
-_CHOSEN_TICKETS = _TICKETS.c.id.in_(bindparam("ticket_ids", expanding=True))
-_LOCK_TICKETS = (
-    select(_TICKETS.c.id).where(_CHOSEN_TICKETS).order_by(_TICKETS.c.id).with_for_update()
-)
-_LINK_TICKETS = update(_TICKETS).where(_CHOSEN_TICKETS).values(incident_id=bindparam("linked_to"))
+_CHOSEN_TICKETS = TICKETS.c.id.in_(bindparam("ticket_ids", expanding=True))
+_LOCK_TICKETS = select(TICKETS.c.id).where(_CHOSEN_TICKETS).order_by(TICKETS.c.id).with_for_update()
+_LINK_TICKETS = update(TICKETS).where(_CHOSEN_TICKETS).values(incident_id=bindparam("linked_to"))
 
 
 def _incident(row: IncidentRow | Row[Any]) -> Incident:

@@ -122,7 +122,7 @@ def _ticket(row: TicketRow | Row[Any]) -> Ticket:
 
 _COLUMNS = tuple(TicketRow.__table__.c)
 _OPEN_VALUES = [s.value for s in OPEN_STATUSES]
-_REPORTS = table(TicketReportRow)
+REPORTS = table(TicketReportRow)
 
 # Reads on the hot path, built once as well: building a select with its WHERE clause anew
 # costs several times more than running it (ORM select by key, built per call: ~500 µs of
@@ -134,8 +134,8 @@ _TICKET_OF_MESSAGE = union_all(
     select(TICKETS.c.id).where(
         TICKETS.c.chat_id == bindparam("chat_id"), TICKETS.c.message_id == bindparam("message_id")
     ),
-    select(_REPORTS.c.ticket_id).where(
-        _REPORTS.c.chat_id == bindparam("chat_id"), _REPORTS.c.message_id == bindparam("message_id")
+    select(REPORTS.c.ticket_id).where(
+        REPORTS.c.chat_id == bindparam("chat_id"), REPORTS.c.message_id == bindparam("message_id")
     ),
 ).limit(1)
 _OPEN_LIKE = (
@@ -584,9 +584,7 @@ class SqlReportRepository:
 
 
 _REPORTS_OF_TICKET = (
-    select(*_REPORTS.c)
-    .where(_REPORTS.c.ticket_id == bindparam("ticket_id"))
-    .order_by(_REPORTS.c.id)
+    select(*REPORTS.c).where(REPORTS.c.ticket_id == bindparam("ticket_id")).order_by(REPORTS.c.id)
 )
 
 

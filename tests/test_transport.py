@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -59,29 +60,38 @@ async def api() -> AsyncIterator[tuple[FakeApi, str]]:
         await runner.cleanup()
 
 
+@asynccontextmanager
+async def bot_on(base_url: str, request: AiohttpRequest | None = None) -> AsyncIterator[Bot]:
+    """A bot over an initialized transport (``AiohttpRequest(4)`` unless given), shut after."""
+    request = request or AiohttpRequest(4)
+    await request.initialize()
+    try:
+        yield Bot(TOKEN, base_url=base_url, request=request)
+    finally:
+        await request.shutdown()
+
+
+def ok(result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """A successful Bot API answer."""
+    return 200, {"ok": True, "result": result}
+
+
+def refused(status: int, description: str, **parameters: Any) -> tuple[int, dict[str, Any]]:
+    """A Bot API error answer."""
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return status, body
+
+
 async def test_a_send_arrives_as_a_form_and_the_answer_is_parsed(
     api: tuple[FakeApi, str],
 ) -> None:
     fake, base = api
-    request = AiohttpRequest(4)
-    await request.initialize()
-    bot = Bot(TOKEN, base_url=base, request=request)
-    fake.answer = (
-        200,
-        {
-            "ok": True,
-            "result": {
-                "message_id": 7,
-                "date": 0,
-                "chat": {"id": -100, "type": "supergroup", "title": "群"},
-                "text": "已收到",
-            },
-        },
-    )
-    try:
+    chat = {"id": -100, "type": "supergroup", "title": "群"}
+    fake.answer = ok({"message_id": 7, "date": 0, "chat": chat, "text": "已收到"})
+    async with bot_on(base) as bot:
         sent = await bot.send_message(-100, "已收到 #1", reply_parameters=ReplyParameters(5))
-    finally:
-        await request.shutdown()
     assert sent.message_id == 7
     assert sent.text == "已收到"
     method, fields = fake.requests[0]
@@ -93,25 +103,11 @@ async def test_a_send_arrives_as_a_form_and_the_answer_is_parsed(
 
 async def test_files_go_as_multipart(api: tuple[FakeApi, str]) -> None:
     fake, base = api
-    request = AiohttpRequest(4)
-    await request.initialize()
-    bot = Bot(TOKEN, base_url=base, request=request)
-    fake.answer = (
-        200,
-        {
-            "ok": True,
-            "result": {
-                "message_id": 8,
-                "date": 0,
-                "chat": {"id": 42, "type": "private"},
-                "document": {"file_id": "f", "file_unique_id": "u"},
-            },
-        },
-    )
-    try:
+    document = {"file_id": "f", "file_unique_id": "u"}
+    chat = {"id": 42, "type": "private"}
+    fake.answer = ok({"message_id": 8, "date": 0, "chat": chat, "document": document})
+    async with bot_on(base) as bot:
         await bot.send_document(42, InputFile(b"a,b\n1,2\n", filename="figures.csv"))
-    finally:
-        await request.shutdown()
     method, fields = fake.requests[0]
     assert method == "sendDocument"
     assert fields["chat_id"] == (None, b"42")
@@ -120,57 +116,30 @@ async def test_files_go_as_multipart(api: tuple[FakeApi, str]) -> None:
 
 async def test_telegram_errors_reach_the_library_as_its_errors(api: tuple[FakeApi, str]) -> None:
     fake, base = api
-    request = AiohttpRequest(4)
-    await request.initialize()
-    bot = Bot(TOKEN, base_url=base, request=request)
-    try:
-        fake.answer = (
-            429,
-            {
-                "ok": False,
-                "error_code": 429,
-                "description": "Too Many Requests: retry after 7",
-                "parameters": {"retry_after": 7},
-            },
-        )
+    async with bot_on(base) as bot:
+        fake.answer = refused(429, "Too Many Requests: retry after 7", retry_after=7)
         with pytest.raises(RetryAfter) as retry:
             await bot.send_message(-100, "x")
         assert failure(retry.value) == DeliveryResult(
             Delivery.FAILED, retry_after=7.0, reason=str(retry.value)
         )  # the sender waits as told
-        fake.answer = (
-            400,
-            {"ok": False, "error_code": 400, "description": "Bad Request: chat not found"},
-        )
+        fake.answer = refused(400, "Bad Request: chat not found")
         with pytest.raises(BadRequest, match=r"(?i)chat not found"):
             await bot.send_message(-100, "x")
-    finally:
-        await request.shutdown()
 
 
 async def test_a_slow_answer_is_a_timeout_and_no_server_a_network_error(
     api: tuple[FakeApi, str],
 ) -> None:
     fake, base = api
-    request = AiohttpRequest(4, read_timeout=0.2)
-    await request.initialize()
-    bot = Bot(TOKEN, base_url=base, request=request)
     fake.delay = 1.0
-    try:
+    async with bot_on(base, AiohttpRequest(4, read_timeout=0.2)) as bot:
         with pytest.raises(TimedOut):
             await bot.send_message(-100, "x")
-    finally:
-        await request.shutdown()
-
-    nobody = AiohttpRequest(1)
-    await nobody.initialize()
-    closed = Bot(TOKEN, base_url=f"http://127.0.0.1:{free_port()}/bot", request=nobody)
-    try:
-        with pytest.raises(NetworkError) as refused:
+    async with bot_on(f"http://127.0.0.1:{free_port()}/bot", AiohttpRequest(1)) as closed:
+        with pytest.raises(NetworkError) as refusal:
             await closed.send_message(-100, "x")
-        assert not isinstance(refused.value, TimedOut)
-    finally:
-        await nobody.shutdown()
+        assert not isinstance(refusal.value, TimedOut)
 
 
 async def test_it_must_be_initialized_and_can_be_restarted() -> None:
@@ -194,15 +163,11 @@ async def test_a_proxy_from_the_environment_is_used_unless_the_host_is_exempt(
     monkeypatch.setenv("HTTP_PROXY", proxy)
     monkeypatch.setenv("NO_PROXY", "exempt.invalid")
     request = AiohttpRequest(1, connect_timeout=1.0)
-    await request.initialize()
-    try:
-        # api.invalid does not resolve: only a request through the proxy can be answered.
-        through = Bot(TOKEN, base_url="http://api.invalid/bot", request=request)
+    # api.invalid does not resolve: only a request through the proxy can be answered.
+    async with bot_on("http://api.invalid/bot", request) as through:
         assert await through.delete_webhook() is True
         assert fake.requests[-1][0] == "deleteWebhook"
         exempt = Bot(TOKEN, base_url="http://exempt.invalid/bot", request=request)
         with pytest.raises(NetworkError):  # went direct, and the name does not resolve
             await exempt.delete_webhook()
         assert len(fake.requests) == 1
-    finally:
-        await request.shutdown()
