@@ -31,7 +31,8 @@ class Evidence(NamedTuple):
     """One rule that fired, and what it did to the decision (a tuple: cheap to make)."""
 
     rule: str  # keyword, cancel, notice, chatter, question, complaint, urgent, negated,
-    # shadowed, ngram (the backoff's pull, with its strongest n-grams as the word)
+    # shadowed, overruled (a cancel cue before 但是 and a fault reported after it),
+    # ngram (the backoff's pull, with its strongest n-grams as the word)
     word: str
     category: str | None = None
     weight: float = 0.0
@@ -276,6 +277,17 @@ def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
     return fired
 
 
+def _last_turn(clean: str, markers: tuple[str, ...]) -> tuple[int, bool] | None:
+    """Where the last 但是 / 结果 / 又坏 of the message starts, and whether the marker itself
+    says something went wrong again (a marker with 又: 又坏, 没两天又)."""
+    best: tuple[int, bool] | None = None
+    for marker in markers:
+        at = clean.rfind(marker)
+        if at >= 0 and (best is None or at > best[0]):
+            best = (at, "又" in marker)
+    return best
+
+
 def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rules) -> _Tally:
     """Add up the fired rules, leaving out negated and shadowed ones."""
     scores = dict.fromkeys(CATEGORIES, 0.0)
@@ -289,6 +301,11 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
         if rule.kind in scores or rule.kind.startswith("urgent:")
     ]
     negators = rules.cues.negation
+    turn = _last_turn(msg.clean, rules.cues.contrast)
+    if turn is not None and not (
+        turn[1] or any(rule.kind in scores and start >= turn[0] for rule, (start, _) in fired)
+    ):
+        turn = None  # nothing is reported after the turn: the cancel cues stand
     for rule, span in fired:
         kind = rule.kind
         if kind.startswith("tier:"):
@@ -300,6 +317,8 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
         elif kind in scores:
             scores[kind] += rule.weight
             evidence.append(Evidence("keyword", rule.text, kind, rule.weight))
+        elif kind == "cancel" and turn is not None and span[1] <= turn[0]:
+            evidence.append(Evidence("overruled", rule.text, None, rule.weight))
         elif kind in pulls:
             pulls[kind] += rule.weight
             evidence.append(Evidence(kind, rule.text, None, rule.weight))

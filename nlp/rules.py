@@ -70,6 +70,9 @@ class Cues:
     negation: tuple[str, ...]
     urgent: Mapping[str, tuple[str, ...]]
     tiers: Mapping[str, tuple[str, ...]]
+    # Words that turn a message round (但是, 结果): "fixed" before one does not close
+    # a fault reported after it (修好了，但是没两天又坏了).
+    contrast: tuple[str, ...] = ()
 
 
 @cache
@@ -81,6 +84,7 @@ def default_cues() -> Cues:
         negation=tuple(data.get("negation") or ()),
         urgent={cat: tuple(words) for cat, words in (data.get("urgent") or {}).items()},
         tiers={tier: tuple(data.get(tier) or ()) for tier in ("major", "complex")},
+        contrast=tuple(data.get("contrast") or ()),
     )
 
 
