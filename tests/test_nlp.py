@@ -16,7 +16,7 @@ from nlp.evaluate import Row, evaluate, read_tsv, render
 from nlp.segment import cut
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 35)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 36)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -349,6 +349,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune32", 0.98, 0.026, 0.005),
         ("tune33", 0.98, 0.026, 0.005),
         ("tune34", 0.98, 0.026, 0.005),
+        ("tune35", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -398,6 +399,10 @@ def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
         # behind a locked door, a baby choking on milk, deep cuts, snake bites, confusion,
         # head injuries; axes, child snatching; an open lift shaft, a roof giving way
         ("round22", 40),
+        # round thirty-six, 77.5% before: a lift dropping floors, a transformer arcing, no car
+        # behind the lift door, a stroke, someone not answering, a smell behind a door long
+        # closed, poison drunk, a child in a pond, someone at one's window, a throat gripped
+        ("round36", 40),
     ],
 )
 def test_later_written_emergencies_are_all_urgent(rules: Rules, name: str, size: int) -> None:
