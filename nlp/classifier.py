@@ -31,7 +31,7 @@ class Evidence(NamedTuple):
     """One rule that fired, and what it did to the decision (a tuple: cheap to make)."""
 
     rule: str  # keyword, cancel, notice, chatter, question, complaint, urgent, negated,
-    # shadowed, overruled (a cancel cue before 但是 and a fault reported after it),
+    # shadowed, overruled (a cancel or notice cue before 但是 and a fault reported after it),
     # ngram (the backoff's pull, with its strongest n-grams as the word)
     word: str
     category: str | None = None
@@ -317,7 +317,7 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
         elif kind in scores:
             scores[kind] += rule.weight
             evidence.append(Evidence("keyword", rule.text, kind, rule.weight))
-        elif kind == "cancel" and turn is not None and span[1] <= turn[0]:
+        elif kind in ("cancel", "notice") and turn is not None and span[1] <= turn[0]:
             evidence.append(Evidence("overruled", rule.text, None, rule.weight))
         elif kind in pulls:
             pulls[kind] += rule.weight

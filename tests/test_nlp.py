@@ -16,7 +16,7 @@ from nlp.evaluate import Row, evaluate, read_tsv, render
 from nlp.segment import cut
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 36)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 37)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -134,17 +134,21 @@ def test_negation_and_cancel_cues(rules: Rules, text: str, expected: str) -> Non
         ("水管修好了，不过现在又开始漏了", "repair"),
         ("电梯修好了，但是没两天又坏了", "repair"),
         ("楼上说好了不吵了，可是昨晚又吵到一点", "dispute"),
+        # a restoration time (a notice cue) promised, and still no power
+        ("说好了5点前恢复供电，现在还没来电", "repair"),
         # nothing reported after the turn: the cancel cue stands
         ("已经修好了，但是还是谢谢大家关心", "none"),
         ("电梯卡了一下，又好了", "none"),
     ],
 )
-def test_a_turn_overrules_the_cancel_cues_before_it(rules: Rules, text: str, expected: str) -> None:
+def test_a_turn_overrules_the_cancel_and_notice_cues_before_it(
+    rules: Rules, text: str, expected: str
+) -> None:
     result = classify(text, rules)
     assert result.category == expected
     overruled = [e for e in result.evidence if e.rule == "overruled"]
     assert bool(overruled) == (expected != "none")
-    assert all(e.word in text for e in overruled)
+    assert all(e.word in text or e.word.startswith("re:") for e in overruled)
 
 
 @pytest.mark.parametrize(
@@ -350,6 +354,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune33", 0.98, 0.026, 0.005),
         ("tune34", 0.98, 0.026, 0.005),
         ("tune35", 0.98, 0.026, 0.005),
+        ("tune36", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
