@@ -365,19 +365,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 36th set, 92 messages). Measured once: macro-F1 0.884,
-    false tickets 17.5%, missed requests 5.8%, urgent recall 86% (the issue's targets: 0.92,
-    3%, 5%, 100%; none is met). These floors are the measured level,
+    """Never tuned or trained on (the 37th set, 92 messages). Measured once: macro-F1 0.905,
+    false tickets 7.5%, missed requests 1.9%, urgent recall 92% (the issue's targets: 0.92,
+    3%, 5%, 100%; only the missed-request rate is met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.883
-    assert report.false_ticket_rate <= 0.176
-    assert report.missed_request_rate <= 0.058
+    assert report.macro_f1 >= 0.904
+    assert report.false_ticket_rate <= 0.076
+    assert report.missed_request_rate <= 0.02
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.857
+    assert report.urgent_recall >= 0.923
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
