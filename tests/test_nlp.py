@@ -16,7 +16,7 @@ from nlp.evaluate import Row, evaluate, read_tsv, render
 from nlp.segment import cut
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 37)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 38)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -355,6 +355,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune34", 0.98, 0.026, 0.005),
         ("tune35", 0.98, 0.026, 0.005),
         ("tune36", 0.98, 0.026, 0.005),
+        ("tune37", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -431,6 +432,19 @@ def test_chatter_that_names_a_fault_stays_chatter(rules: Rules) -> None:
     assert {row.label for row in rows} == {"none"}
     report = evaluate(rows, rules)
     assert report.false_ticket_rate <= 0.067
+
+
+def test_later_chatter_that_names_a_fault_stays_chatter(rules: Rules) -> None:
+    """40 messages that name a fault or a quarrel already cleared, explained, improved,
+    settled or paid (round thirty-eight), written before the rules that handle them. On the
+    rules before that round: 35% opened tickets; measured after: none."""
+    rows, problems = read_tsv(DATA / "chatter" / "round38.tsv")
+    assert problems == []
+    assert len(rows) == 40
+    assert {row.label for row in rows} == {"none"}
+    report = evaluate(rows, rules)
+    assert report.false_ticket_rate == 0.0
+    assert report.false_alarms == []
 
 
 def test_evaluate_counts_urgent_false_alarms(rules: Rules) -> None:
