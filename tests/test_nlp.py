@@ -366,17 +366,17 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 37th set, 92 messages). Measured once: macro-F1 0.905,
-    false tickets 7.5%, missed requests 1.9%, urgent recall 92% (the issue's targets: 0.92,
-    3%, 5%, 100%; only the missed-request rate is met). These floors are the measured level,
+    """Never tuned or trained on (the 38th set, 92 messages). Measured once: macro-F1 0.826,
+    false tickets 20.0%, missed requests 7.7%, urgent recall 92% (the issue's targets: 0.92,
+    3%, 5%, 100%; none is met). These floors are the measured level,
     so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.904
-    assert report.false_ticket_rate <= 0.076
-    assert report.missed_request_rate <= 0.02
+    assert report.macro_f1 >= 0.825
+    assert report.false_ticket_rate <= 0.201
+    assert report.missed_request_rate <= 0.077
     assert report.urgent_recall is not None
     assert report.urgent_recall >= 0.923
 
