@@ -303,9 +303,13 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
     negators = rules.cues.negation
     turn = _last_turn(msg.clean, rules.cues.contrast)
     if turn is not None and not (
-        turn[1] or any(rule.kind in scores and start >= turn[0] for rule, (start, _) in fired)
+        turn[1]
+        or any(
+            (rule.kind in scores or rule.kind == "complaint") and start >= turn[0]
+            for rule, (start, _) in fired
+        )
     ):
-        turn = None  # nothing is reported after the turn: the cancel cues stand
+        turn = None  # nothing is reported or chased after the turn: the cues before it stand
     for rule, span in fired:
         kind = rule.kind
         if kind.startswith("tier:"):

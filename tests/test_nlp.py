@@ -16,7 +16,7 @@ from nlp.evaluate import Row, evaluate, read_tsv, render
 from nlp.segment import cut
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 38)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 39)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -136,6 +136,8 @@ def test_negation_and_cancel_cues(rules: Rules, text: str, expected: str) -> Non
         ("楼上说好了不吵了，可是昨晚又吵到一点", "dispute"),
         # a restoration time (a notice cue) promised, and still no power
         ("说好了5点前恢复供电，现在还没来电", "repair"),
+        # promised a visit, then chased: nobody came
+        ("电梯坏了，物业说明天来修，结果一周了也没来", "repair"),
         # nothing reported after the turn: the cancel cue stands
         ("已经修好了，但是还是谢谢大家关心", "none"),
         ("电梯卡了一下，又好了", "none"),
@@ -356,6 +358,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune35", 0.98, 0.026, 0.005),
         ("tune36", 0.98, 0.026, 0.005),
         ("tune37", 0.98, 0.026, 0.005),
+        ("tune38", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
