@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from itertools import accumulate
 from typing import Any, NamedTuple
 
@@ -13,7 +13,7 @@ from nlp.location import parse_location
 from nlp.ngram import NgramModel
 from nlp.normalize import normalize
 from nlp.rules import CATEGORIES, MAX_PHRASE_SPAN, Rule, Rules
-from nlp.segment import cut
+from nlp.segment import cut, tokenizer
 
 MAX_CLASSIFY_CHARS = 2000
 COMPLAINT_CAP = 1.5  # the most that complaint cues add to a category's score
@@ -121,6 +121,8 @@ class _Message:
         """
         if index == 0 or _SEPARATOR_RE.match(self.clean, index - 1):
             return True  # jieba never joins across the start, spaces or punctuation
+        if not self._may_be_covered(index):
+            return True  # no dictionary word can run across it: every cut starts a word here
         low, high = max(0, index - WORD_WINDOW), index + WORD_WINDOW
         window = self._window
         if window is None or not (window[0] <= low and high <= window[1]):
@@ -131,6 +133,20 @@ class _Message:
         starts = window[2]
         token_start = starts[bisect_right(starts, index) - 1]
         return all(ch in _ADVERB_PREFIX for ch in self.clean[token_start:index])
+
+    def _may_be_covered(self, index: int) -> bool:
+        """Whether a dictionary word might start left of ``index`` and run over it: jieba's
+        prefix dictionary holds every prefix of every word, so if no text from a start
+        within the window up to ``index`` is such a prefix, none can. A few lookups instead
+        of a segmentation for most one-character hits."""
+        text = self.clean
+        prefixes = tokenizer().FREQ
+        for start in range(index - 1, max(-1, index - WORD_WINDOW - 1), -1):
+            if _SEPARATOR_RE.match(text, start):
+                return False
+            if text[start : index + 1] in prefixes:
+                return True
+        return False
 
     def same_clause(self, start: int, end: int) -> bool:
         return _CLAUSE_BREAK_RE.search(self.clean, start, end) is None
@@ -194,27 +210,40 @@ def _ordered_span(rule: Rule, by_part: dict[int, list[tuple[int, int]]]) -> tupl
 
 
 def _within_reach(
-    scores: dict[str, float], pulls: dict[str, float], against: float, rules: Rules
+    scores: dict[str, float],
+    pulls: dict[str, float],
+    against: float,
+    reach: tuple[float, float],
+    rules: Rules,
 ) -> bool:
     """Whether the n-gram backoff could change the decision the rules make alone.
 
-    It moves each category by at most ``model_weight * model_cap``: a message whose best
-    net score stays below the threshold even with that added is a non-request; one whose
-    best leads by more than twice that keeps its category; one whose net score stays above
-    the threshold even with that taken away stays a request. Elsewhere it is not consulted,
-    which spares most messages its cost without changing any category or ticket decision.
+    It moves each category down by at most ``drop`` and up by at most ``lift_up`` (see
+    :func:`_model_reach`): a message whose best net score stays below the threshold even
+    with the lift added is a non-request; one whose best leads by more than lift plus drop
+    keeps its category; one whose net score stays above the threshold even with the drop
+    taken away stays a request. Elsewhere it is not consulted, which spares most messages
+    its cost without changing any category or ticket decision.
     """
-    reach = rules.model_weight * rules.model_cap
+    lift_up, drop = reach
     ranked = sorted(scores.values(), reverse=True)
-    if ranked[0] <= 0:
-        return False
     lift = min(pulls["complaint"], COMPLAINT_CAP) if ranked[0] >= MIN_CATEGORY_EVIDENCE else 0.0
     net = ranked[0] + lift - against
-    if net + reach < rules.threshold:
+    if net + lift_up < rules.threshold:
         return False  # a non-request whatever the model says
-    if ranked[0] - ranked[1] <= 2 * reach:
+    if ranked[0] - ranked[1] <= lift_up + drop:
         return True  # the model may pick the other category
-    return net - reach < rules.threshold
+    return net - drop < rules.threshold
+
+
+def _model_reach(against: float, overruled: bool, rules: Rules) -> tuple[float, float]:
+    """How far the model may lift a category and how far it may drop one: its full reach,
+    except that it lifts only a little past a clear cancel, notice or chatter cue, and drops
+    only a little where a turn overruled such cues (修好了，但是又漏了): structure the rules
+    read is not undone by word statistics."""
+    full = rules.model_cap
+    gated = min(rules.model_gated, full)
+    return (gated if against > rules.model_gate else full, gated if overruled else full)
 
 
 def _yields(category: str, span: tuple[int, int], claims: list[tuple[str, int, int, bool]]) -> bool:
@@ -243,6 +272,7 @@ class _Tally(NamedTuple):
     urgent_for: list[str]
     tiers: set[str]
     evidence: list[Evidence]
+    overruled: bool
 
 
 def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
@@ -264,7 +294,10 @@ def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
                     seen[rule_id] = seen.get(rule_id, 0) | (1 << part_no)
     all_rules = rules.rules
     fired = [(all_rules[rule_id], span) for rule_id, span in first.items()]
+    anchored = rules.anchored
     for rule_id in rules.patterns:
+        if anchored[rule_id] and rule_id not in found:
+            continue  # its anchor literal is not in the message: it cannot match
         pattern = all_rules[rule_id].pattern
         if pattern is not None and (match := pattern.search(msg.clean)):
             fired.append((all_rules[rule_id], (match.start(), match.end())))
@@ -280,12 +313,20 @@ def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
 def _last_turn(clean: str, markers: tuple[str, ...]) -> tuple[int, bool] | None:
     """Where the last 但是 / 结果 / 又坏 of the message starts, and whether the marker itself
     says something went wrong again (a marker with 又: 又坏, 没两天又)."""
-    best: tuple[int, bool] | None = None
-    for marker in markers:
-        at = clean.rfind(marker)
-        if at >= 0 and (best is None or at > best[0]):
-            best = (at, "又" in marker)
-    return best
+    if not markers:
+        return None
+    # One scan of the reversed text finds the last marker (the longest where two end at
+    # the same character).
+    match = _reversed_markers(markers).search(clean[::-1])
+    if match is None:
+        return None
+    return len(clean) - match.end(), "又" in match.group()
+
+
+@cache
+def _reversed_markers(markers: tuple[str, ...]) -> re.Pattern[str]:
+    ordered = sorted(markers, key=len, reverse=True)
+    return re.compile("|".join(re.escape(marker[::-1]) for marker in ordered))
 
 
 def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rules) -> _Tally:
@@ -329,7 +370,8 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
         elif kind.startswith("urgent:"):
             urgent_for.append(kind[7:])
             evidence.append(Evidence("urgent", rule.text, kind[7:]))
-    return _Tally(scores, pulls, urgent_for, tiers, evidence)
+    overruled = any(e.rule == "overruled" for e in evidence)
+    return _Tally(scores, pulls, urgent_for, tiers, evidence, overruled)
 
 
 def classify(text: str, rules: Rules) -> Classification:
@@ -344,10 +386,17 @@ def classify(text: str, rules: Rules) -> Classification:
     against = pulls["cancel"] + pulls["notice"] + pulls["chatter"]
     combined = dict(scores)
     ngram: tuple[str, float, NgramModel | None] | None = None
-    if rules.model is not None and _within_reach(scores, pulls, against, rules):
-        cap, weight = rules.model_cap, rules.model_weight
+    reach = _model_reach(against, tally.overruled, rules)
+    # The model is consulted only where some keyword points at a category: it never opens
+    # a ticket from nothing.
+    if (
+        rules.model is not None
+        and max(scores.values()) > 0
+        and _within_reach(scores, pulls, against, reach, rules)
+    ):
+        up, drop = reach
         for cat, odds in rules.model.log_odds(clean).items():
-            combined[cat] += weight * max(-cap, min(cap, odds))
+            combined[cat] += max(-drop, min(up, rules.model_weight * odds))
     best = max(CATEGORIES, key=lambda c: combined[c])
     top = combined[best]
     second = max(combined[c] for c in CATEGORIES if c != best)

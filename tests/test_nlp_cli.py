@@ -59,7 +59,7 @@ def test_classify_uses_the_community_file_named_by_the_setting(tmp_path: Path) -
     custom = tmp_path / "community.yaml"
     custom.write_text(
         DEMO_COMMUNITY_FILE.read_text(encoding="utf-8").replace(
-            "  repair:\n", "  repair:\n    趴窝: 2\n", 1
+            "  repair:\n", "  repair:\n    趴窝: 4\n", 1
         ),
         encoding="utf-8",
     )
@@ -67,7 +67,7 @@ def test_classify_uses_the_community_file_named_by_the_setting(tmp_path: Path) -
     assert json.loads(run("nlp.classify", stdin=line).stdout)["category"] == "none"
     answer = json.loads(run("nlp.classify", stdin=line, COMMUNITY_CONFIG=str(custom)).stdout)
     assert answer["category"] == "repair"
-    assert {"rule": "keyword", "word": "趴窝", "category": "repair", "weight": 2.0} in answer[
+    assert {"rule": "keyword", "word": "趴窝", "category": "repair", "weight": 4.0} in answer[
         "evidence"
     ]
 
