@@ -236,14 +236,19 @@ def _within_reach(
     return net - drop < rules.threshold
 
 
-def _model_reach(against: float, overruled: bool, rules: Rules) -> tuple[float, float]:
-    """How far the model may lift a category and how far it may drop one: its full reach,
-    except that it lifts only a little past a clear cancel, notice or chatter cue, and drops
-    only a little where a turn overruled such cues (修好了，但是又漏了): structure the rules
-    read is not undone by word statistics."""
+def _model_reach(against: float, overruled: bool, rules: Rules) -> tuple[float, float, float]:
+    """How far the model may lift a category, drop one, and drop one a decisive keyword
+    names: its full reach, except that it lifts only a little past a clear cancel, notice
+    or chatter cue, and drops only a little where a turn overruled such cues (修好了，但是又
+    漏了) or a keyword of decisive weight named the category: what the rules read plainly
+    is not undone by word statistics."""
     full = rules.model_cap
     gated = min(rules.model_gated, full)
-    return (gated if against > rules.model_gate else full, gated if overruled else full)
+    return (
+        gated if against > rules.model_gate else full,
+        gated if overruled else full,
+        gated,
+    )
 
 
 def _yields(category: str, span: tuple[int, int], claims: list[tuple[str, int, int, bool]]) -> bool:
@@ -273,6 +278,7 @@ class _Tally(NamedTuple):
     tiers: set[str]
     evidence: list[Evidence]
     overruled: bool
+    decisive: frozenset[str]  # categories named by one keyword of decisive weight
 
 
 def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
@@ -334,6 +340,7 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
     scores = dict.fromkeys(CATEGORIES, 0.0)
     pulls = dict.fromkeys(_PULLS, 0.0)
     urgent_for: list[str] = []
+    decisive: set[str] = set()
     tiers: set[str] = set()
     evidence: list[Evidence] = []
     claims = [
@@ -362,6 +369,8 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
         elif kind in scores:
             scores[kind] += rule.weight
             evidence.append(Evidence("keyword", rule.text, kind, rule.weight))
+            if rule.weight >= rules.model_decisive:
+                decisive.add(kind)
         elif kind in ("cancel", "notice") and turn is not None and span[1] <= turn[0]:
             evidence.append(Evidence("overruled", rule.text, None, rule.weight))
         elif kind in pulls:
@@ -371,7 +380,7 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
             urgent_for.append(kind[7:])
             evidence.append(Evidence("urgent", rule.text, kind[7:]))
     overruled = any(e.rule == "overruled" for e in evidence)
-    return _Tally(scores, pulls, urgent_for, tiers, evidence, overruled)
+    return _Tally(scores, pulls, urgent_for, tiers, evidence, overruled, frozenset(decisive))
 
 
 def classify(text: str, rules: Rules) -> Classification:
@@ -386,17 +395,19 @@ def classify(text: str, rules: Rules) -> Classification:
     against = pulls["cancel"] + pulls["notice"] + pulls["chatter"]
     combined = dict(scores)
     ngram: tuple[str, float, NgramModel | None] | None = None
-    reach = _model_reach(against, tally.overruled, rules)
+    up, drop, decisive_drop = _model_reach(against, tally.overruled, rules)
+    leader = max(CATEGORIES, key=scores.__getitem__)
+    leader_drop = decisive_drop if leader in tally.decisive else drop
     # The model is consulted only where some keyword points at a category: it never opens
     # a ticket from nothing.
     if (
         rules.model is not None
-        and max(scores.values()) > 0
-        and _within_reach(scores, pulls, against, reach, rules)
+        and scores[leader] > 0
+        and _within_reach(scores, pulls, against, (up, leader_drop), rules)
     ):
-        up, drop = reach
         for cat, odds in rules.model.log_odds(clean).items():
-            combined[cat] += max(-drop, min(up, rules.model_weight * odds))
+            floor = decisive_drop if cat in tally.decisive else drop
+            combined[cat] += max(-floor, min(up, rules.model_weight * odds))
     best = max(CATEGORIES, key=lambda c: combined[c])
     top = combined[best]
     second = max(combined[c] for c in CATEGORIES if c != best)

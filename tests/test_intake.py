@@ -179,7 +179,7 @@ async def test_keyword_changes_take_effect_after_a_reload(core: Core) -> None:
         Outcome.NOT_REQUEST
     )
     async with core.uows() as uow:
-        await uow.keywords.add_many("xingfu", {"repair": {"趴窝": 2.5}}, core.clock.now())
+        await uow.keywords.add_many("xingfu", {"repair": {"趴窝": 4.0}}, core.clock.now())
         await uow.commit()
     await core.rules.reload(["xingfu"])
     result = await core.intake.receive_group_message(said("老家伙又趴窝了", message_id=2))

@@ -27,7 +27,8 @@ from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services.rules import RuleBook
 
 logger = logging.getLogger(__name__)
-DEFAULT_WEIGHT = 2.0  # the classifier's threshold: one such word alone makes a ticket
+# Decisive (nlp.rules.Rules.model_decisive): one such word alone makes a ticket.
+DEFAULT_WEIGHT = 4.0
 MAX_WORD = 100
 MAX_WEIGHT = 100.0
 WHAT_IF_MESSAGES = 200

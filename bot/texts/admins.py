@@ -37,7 +37,8 @@ ADMINS_ONLY = "此命令仅限管理员使用。"
 KW_USAGE = (
     "用法：\n"
     "/kw list [类别] — 查看关键词\n"
-    "/kw add <类别> <词> [权重] — 添加或修改（默认权重 2，达到阈值即可成单）\n"
+    "/kw add <类别> <词> [权重] — 添加或修改（默认权重 4：单独出现即可成单；"
+    "低于 4 可能被语境否决）\n"
     "/kw del <类别> <词> — 删除\n"
     "类别：报修/repair、纠纷/dispute、服务/service，或提示词 cancel、notice、chatter、question。"
 )
