@@ -340,6 +340,7 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
     scores = dict.fromkeys(CATEGORIES, 0.0)
     pulls = dict.fromkeys(_PULLS, 0.0)
     urgent_for: list[str] = []
+    overruled = False
     decisive: set[str] = set()
     tiers: set[str] = set()
     evidence: list[Evidence] = []
@@ -372,6 +373,7 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
             if rule.weight >= rules.model_decisive:
                 decisive.add(kind)
         elif kind in ("cancel", "notice") and turn is not None and span[1] <= turn[0]:
+            overruled = True
             evidence.append(Evidence("overruled", rule.text, None, rule.weight))
         elif kind in pulls:
             pulls[kind] += rule.weight
@@ -379,7 +381,6 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
         elif kind.startswith("urgent:"):
             urgent_for.append(kind[7:])
             evidence.append(Evidence("urgent", rule.text, kind[7:]))
-    overruled = any(e.rule == "overruled" for e in evidence)
     return _Tally(scores, pulls, urgent_for, tiers, evidence, overruled, frozenset(decisive))
 
 

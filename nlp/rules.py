@@ -90,6 +90,13 @@ def default_cues() -> Cues:
     )
 
 
+def _word_rule(kind: str, word: str, weight: float) -> Rule:
+    """A single word: matched at its first occurrence, except a one-character category word,
+    which must begin a word (修 in 修一下, not 装修) and so is checked by segmentation."""
+    gated = len(word) == 1 and kind in CATEGORIES
+    return Rule(kind, word, weight, (word,), None, gated, not gated)
+
+
 def compile_rule(kind: str, raw: str, weight: float, normalized: str | None = None) -> Rule:
     """Compile one rule string; raises :class:`RuleError` when it cannot be used.
 
@@ -115,8 +122,7 @@ def compile_rule(kind: str, raw: str, weight: float, normalized: str | None = No
     if "+" not in normalized:
         if not normalized:
             raise RuleError(f"rule {raw!r} has nothing left to match after normalisation")
-        gated = len(normalized) == 1 and kind in CATEGORIES
-        return Rule(kind, normalized, weight, (normalized,), None, gated, not gated)
+        return _word_rule(kind, normalized, weight)
     parts = tuple(p for p in (part.strip() for part in normalized.split("+")) if p)
     if not parts:
         raise RuleError(f"rule {raw!r} has nothing left to match after normalisation")
@@ -186,13 +192,11 @@ class Rules:
                 pairs.append((text, weight))
         normalized = normalize_rules([text for text, _ in pairs])
         append = self.rules.append
-        plain_gate = kind in CATEGORIES
         for (text, weight), norm in zip(pairs, normalized, strict=True):
             try:
                 if norm and text[:3] != "re:" and not _SYNTAX.intersection(norm):
-                    # a plain word, by far the most common rule: compile_rule's plain case
-                    gated = plain_gate and len(norm) == 1
-                    append(Rule(kind, norm, float(weight), (norm,), None, gated, not gated))
+                    # a single word, by far the most common rule: no parsing needed
+                    append(_word_rule(kind, norm, float(weight)))
                 else:
                     append(compile_rule(kind, text, float(weight), norm))
             except (RuleError, ValueError, TypeError) as exc:
@@ -263,7 +267,7 @@ def expand_alternatives(raw: str) -> list[str]:
     return variants
 
 
-_CUE_RULES: dict[int, tuple[Cues, _Index]] = {}
+_CUE_INDEX: dict[int, tuple[Cues, _Index]] = {}
 
 
 class _Index(NamedTuple):
@@ -308,7 +312,7 @@ def _index_rules(rules: list[Rule], first_id: int, tables: _Index) -> None:
 def _cue_index(cues: Cues) -> _Index:
     """The cue lists compiled and indexed once per process; they do not change while it
     runs."""
-    cached = _CUE_RULES.get(id(cues))
+    cached = _CUE_INDEX.get(id(cues))
     if cached is not None and cached[0] is cues:
         return cached[1]
     holder = Rules.__new__(Rules)
@@ -323,7 +327,7 @@ def _cue_index(cues: Cues) -> _Index:
         raise RuleError("; ".join(holder.errors))
     built = _Index(holder.rules, {}, [], [], [], [])
     _index_rules(built.rules, 0, built)
-    _CUE_RULES[id(cues)] = (cues, built)
+    _CUE_INDEX[id(cues)] = (cues, built)
     return built
 
 

@@ -12,7 +12,7 @@ import nlp
 from bot.config import CommunityFile
 from nlp import Rules, classify, normalize, parse_location
 from nlp.classifier import _ADVERB_PREFIX, _Message
-from nlp.evaluate import Row, evaluate, read_tsv, render
+from nlp.evaluate import Report, Row, evaluate, read_tsv, render
 from nlp.segment import cut
 
 DATA = Path(__file__).parent / "data"
@@ -463,11 +463,7 @@ def test_chatter_that_names_a_fault_stays_chatter(rules: Rules) -> None:
     explained away, fixed by the writer, hypotheticals, faults elsewhere or of one's own
     phone or bike), written before the rules that handle them. On the rules before that
     round: 25% opened tickets; measured after: 6.7% (4 of 60)."""
-    rows, problems = read_tsv(DATA / "chatter" / "round21.tsv")
-    assert problems == []
-    assert len(rows) == 60
-    assert {row.label for row in rows} == {"none"}
-    report = evaluate(rows, rules)
+    report = _chatter_report("round21", 60, rules)
     assert report.false_ticket_rate <= 0.067
 
 
@@ -475,13 +471,19 @@ def test_later_chatter_that_names_a_fault_stays_chatter(rules: Rules) -> None:
     """40 messages that name a fault or a quarrel already cleared, explained, improved,
     settled or paid (round thirty-eight), written before the rules that handle them. On the
     rules before that round: 35% opened tickets; measured after: none."""
-    rows, problems = read_tsv(DATA / "chatter" / "round38.tsv")
-    assert problems == []
-    assert len(rows) == 40
-    assert {row.label for row in rows} == {"none"}
-    report = evaluate(rows, rules)
+    report = _chatter_report("round38", 40, rules)
     assert report.false_ticket_rate == 0.0
     assert report.false_alarms == []
+
+
+def _chatter_report(name: str, size: int, rules: Rules) -> Report:
+    """The figures for a chatter corpus, after checking it reads cleanly, has ``size``
+    messages and holds non-requests only."""
+    rows, problems = read_tsv(DATA / "chatter" / f"{name}.tsv")
+    assert problems == []
+    assert len(rows) == size
+    assert {row.label for row in rows} == {"none"}
+    return evaluate(rows, rules)
 
 
 def test_evaluate_counts_urgent_false_alarms(rules: Rules) -> None:
