@@ -18,6 +18,7 @@ from nlp.segment import cut, tokenizer
 MAX_CLASSIFY_CHARS = 2000
 COMPLAINT_CAP = 1.5  # the most that complaint cues add to a category's score
 MIN_CATEGORY_EVIDENCE = 1.0  # the least category evidence complaint cues may lift
+URGENT_ROUTING = 2.0  # routing words that decide who goes to an emergency
 _CLAUSE_BREAK_RE = re.compile(r"[,.!?;:，。！？；：\n]")
 # Question forms that contain a negator but ask rather than deny (是不是跳闸了, 有没有漏水).
 _NOT_NEGATION = ("是不是", "是否", "有没有", "能不能", "会不会", "可不可以")
@@ -318,7 +319,7 @@ def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
 
 def _last_turn(clean: str, markers: tuple[str, ...]) -> tuple[int, bool] | None:
     """Where the last 但是 / 结果 / 又坏 of the message starts, and whether the marker itself
-    says something went wrong again (a marker with 又: 又坏, 没两天又)."""
+    says something went wrong again or did not help (又坏, 没两天又, 贴了告示也没用)."""
     if not markers:
         return None
     # One scan of the reversed text finds the last marker (the longest where two end at
@@ -326,7 +327,8 @@ def _last_turn(clean: str, markers: tuple[str, ...]) -> tuple[int, bool] | None:
     match = _reversed_markers(markers).search(clean[::-1])
     if match is None:
         return None
-    return len(clean) - match.end(), "又" in match.group()
+    found = match.group()[::-1]
+    return len(clean) - match.end(), "又" in found or "没用" in found
 
 
 @cache
@@ -426,7 +428,7 @@ def classify(text: str, rules: Rules) -> Classification:
         # emergency itself says.
         rule_best = max(CATEGORIES, key=lambda c: scores[c])
         is_request = True
-        best = rule_best if scores[rule_best] >= rules.threshold else tally.urgent_for[0]
+        best = rule_best if scores[rule_best] >= URGENT_ROUTING else tally.urgent_for[0]
     evidence = tuple(tally.evidence)
     if not is_request:
         confidence = 1.0 - 0.5 * max(0.0, min(net, rules.threshold)) / rules.threshold

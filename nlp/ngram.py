@@ -15,9 +15,12 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
+
+import ahocorasick
 
 MODEL_FILE = Path(__file__).parent / "data" / "ngram_model.tsv"
 CATEGORIES = ("repair", "dispute", "service")
@@ -43,6 +46,18 @@ class NgramModel:
 
     prior: tuple[float, float, float]
     odds: dict[str, tuple[float, float, float]]
+    # The n-grams in one automaton: a message's known n-grams are found in a single C-level
+    # pass instead of building every n-gram string and looking each one up.
+    _matcher: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.odds:
+            return
+        automaton = ahocorasick.Automaton()
+        for number, (gram, row) in enumerate(self.odds.items()):
+            automaton.add_word(gram, (number, *row))
+        automaton.make_automaton()
+        object.__setattr__(self, "_matcher", automaton)
 
     @classmethod
     def train(cls, examples: Iterable[tuple[str, str]]) -> NgramModel:
@@ -71,11 +86,14 @@ class NgramModel:
 
     def log_odds(self, clean: str) -> dict[str, float]:
         """Log-odds of each category against a non-request for this text."""
-        # filter(None, ...) drops unknown n-grams without a Python-level loop
-        rows = list(filter(None, map(self.odds.get, features(clean))))
+        text = _NOT_TEXT_RE.sub("", clean)
+        # Keyed by n-gram number: each counts once however often it occurs (presence, as in
+        # training), exactly the known members of features(clean).
+        matcher = self._matcher
+        rows = {hit[0]: hit for _, hit in matcher.iter(text)} if text and matcher else {}
         if not rows:
             return dict(zip(CATEGORIES, self.prior, strict=True))
-        repair, dispute, service = zip(*rows, strict=True)
+        _, repair, dispute, service = zip(*rows.values(), strict=True)
         return {
             "repair": self.prior[0] + sum(repair),
             "dispute": self.prior[1] + sum(dispute),

@@ -51,7 +51,7 @@ async def test_an_admin_teaches_the_bot_a_word_and_can_take_it_back(core: Core) 
     assert await say(core, "谢谢大家", 3) is Outcome.NOT_REQUEST
     assert (await core.keywords.try_text("xingfu", MACHINE)).category == "none"
 
-    whatif = await core.keywords.what_if("xingfu", "repair", "撂挑子", weight=2.0)
+    whatif = await core.keywords.what_if("xingfu", "repair", "撂挑子", weight=3.0)
     assert whatif.looked_at == 3
     assert sorted(r.text for r in whatif.new_tickets) == sorted(
         [MACHINE, "二号楼的老机器撂挑子好几天了"]
@@ -60,10 +60,10 @@ async def test_an_admin_teaches_the_bot_a_word_and_can_take_it_back(core: Core) 
     # A preview changes nothing.
     assert (await core.keywords.try_text("xingfu", MACHINE)).category == "none"
 
-    change = await core.keywords.put("staff:admin", "xingfu", "repair", "撂挑子", weight=2.0)
+    change = await core.keywords.put("staff:admin", "xingfu", "repair", "撂挑子", weight=3.0)
     assert change is not None
     assert change.before is None
-    assert change.after == (2.0, True)
+    assert change.after == (3.0, True)
     result = await core.keywords.try_text("xingfu", MACHINE)
     assert result.category == "repair"
     assert any(e.word == "撂挑子" for e in result.evidence)
@@ -73,7 +73,7 @@ async def test_an_admin_teaches_the_bot_a_word_and_can_take_it_back(core: Core) 
 
     history = await core.keywords.history()
     assert [(c.actor, c.scope, c.word, c.before, c.after) for c in history] == [
-        ("staff:admin", "xingfu", "撂挑子", None, (2.0, True))
+        ("staff:admin", "xingfu", "撂挑子", None, (3.0, True))
     ]
     undo = await core.keywords.rollback("staff:admin", history[0].id)
     assert undo is not None
@@ -84,7 +84,7 @@ async def test_an_admin_teaches_the_bot_a_word_and_can_take_it_back(core: Core) 
 
 
 async def test_a_community_can_switch_off_a_district_word(core: Core) -> None:
-    await core.keywords.put("staff:admin", DISTRICT, "repair", "撂挑子", weight=2.0)
+    await core.keywords.put("staff:admin", DISTRICT, "repair", "撂挑子", weight=3.0)
     assert (await core.keywords.try_text("heping", MACHINE)).category == "repair"
     await core.keywords.put("staff:admin", "heping", "repair", "撂挑子", enabled=False)
     assert (await core.keywords.try_text("heping", MACHINE)).category == "none"

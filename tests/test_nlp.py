@@ -16,7 +16,7 @@ from nlp.evaluate import Report, Row, evaluate, read_tsv, render
 from nlp.segment import cut
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 42)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 43)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -134,6 +134,8 @@ def test_negation_and_cancel_cues(rules: Rules, text: str, expected: str) -> Non
         ("水管修好了，不过现在又开始漏了", "repair"),
         ("电梯修好了，但是没两天又坏了", "repair"),
         ("楼上说好了不吵了，可是昨晚又吵到一点", "dispute"),
+        # a notice that did not help: 也没用 turns the message round by itself
+        ("有人在楼道里抽烟，整个楼道都是烟味，贴了告示也没用", "dispute"),
         # a restoration time (a notice cue) promised, and still no power
         ("说好了5点前恢复供电，现在还没来电", "repair"),
         # promised a visit, then chased: nobody came
@@ -177,14 +179,14 @@ def test_location(text: str, expected: dict[str, str]) -> None:
 
 
 def test_one_character_words_must_begin_a_word() -> None:
-    rules = Rules(keywords={"repair": {"修": 2.0}}, model=None)
+    rules = Rules(keywords={"repair": {"修": 3.0}}, model=None)
     assert category("麻烦修一下", rules) == "repair"
     assert category("楼上在装修", rules) == "none"  # 修 inside 装修
     assert category("又坏了又修", rules) == "repair"
 
 
 def test_phrases_need_their_parts_in_order_within_one_clause() -> None:
-    rules = Rules(keywords={"repair": {"灯+不亮": 2.0}}, model=None)
+    rules = Rules(keywords={"repair": {"灯+不亮": 3.0}}, model=None)
     assert category("楼道灯又不亮了", rules) == "repair"
     assert category("不亮的是灯", rules) == "none"  # wrong order
     assert category("灯很好，不亮的是招牌", rules) == "none"  # another clause
@@ -192,7 +194,7 @@ def test_phrases_need_their_parts_in_order_within_one_clause() -> None:
 
 def test_patterns_and_bad_rules() -> None:
     rules = Rules(
-        keywords={"repair": {r"re:\d+楼没水": 2.0, "re:(unclosed": 1.0, "电梯": 2.0}}, model=None
+        keywords={"repair": {r"re:\d+楼没水": 3.0, "re:(unclosed": 1.0, "电梯": 3.0}}, model=None
     )
     assert category("12楼没水", rules) == "repair"
     assert category("电梯", rules) == "repair"  # the good rules still work
@@ -201,13 +203,13 @@ def test_patterns_and_bad_rules() -> None:
 
 
 def test_longer_match_of_another_category_wins() -> None:
-    rules = Rules(keywords={"repair": {"门禁": 2.0}, "service": {"门禁卡": 2.0}}, model=None)
+    rules = Rules(keywords={"repair": {"门禁": 3.0}, "service": {"门禁卡": 3.0}}, model=None)
     assert category("门禁卡丢了", rules) == "service"
     assert category("门禁坏了", rules) == "repair"
 
 
 def test_keywords_written_in_traditional_or_full_width_still_match() -> None:
-    rules = Rules(keywords={"repair": {"電梯": 2.0, "ＡＢ门": 2.0}}, model=None)
+    rules = Rules(keywords={"repair": {"電梯": 3.0, "ＡＢ门": 3.0}}, model=None)
     assert category("电梯", rules) == "repair"
     assert category("ab门", rules) == "repair"
 
@@ -227,7 +229,7 @@ def test_long_messages_are_cut_not_refused(rules: Rules) -> None:
 def test_nlp_classify_stays_callable_after_importing_the_command() -> None:
     import nlp.classify as command
 
-    rules = Rules(keywords={"repair": {"电梯": 2.0}}, model=None)
+    rules = Rules(keywords={"repair": {"电梯": 3.0}}, model=None)
     assert nlp.classify("电梯", rules).category == "repair"
     assert callable(command)
 
@@ -290,6 +292,26 @@ def test_shipped_model_is_what_training_on_the_tuning_corpora_gives(tmp_path: Pa
     assert fresh.read_text(encoding="utf-8") == MODEL_FILE.read_text(encoding="utf-8")
 
 
+def test_model_odds_are_the_sum_over_the_known_ngrams_of_each_message() -> None:
+    """The automaton lookup gives naive Bayes' definition: the prior plus the odds of every
+    distinct known 1-3-gram (one that repeats counts once), on every corpus message, on
+    text with symbols and letters, and on a tiny model trained here."""
+    from nlp.ngram import NgramModel, default_model, features
+
+    examples = [("repair", "电梯坏"), ("dispute", "楼上吵"), ("service", "社保"), ("none", "谢")]
+    tiny = NgramModel.train(examples * 3)  # each n-gram in three messages: kept
+    assert tiny.odds
+    texts = [normalize(r.text) for name in TUNING_SETS for r in read_tsv(DATA / f"{name}.tsv")[0]]
+    texts += ["", "!!!", "电梯电梯电梯坏坏坏", "3#楼 abc 电梯,坏了"]
+    for model in (default_model(), tiny, NgramModel((0.1, 0.2, 0.3), {})):
+        assert model is not None
+        for text in texts:
+            rows = [model.odds[g] for g in features(text) if g in model.odds]
+            expected = [p + sum(row[i] for row in rows) for i, p in enumerate(model.prior)]
+            got = list(model.log_odds(text).values())
+            assert got == pytest.approx(expected, abs=1e-9), text
+
+
 def test_model_alone_never_opens_a_ticket() -> None:
     rules = Rules(keywords={})
     for text in ("3号楼电梯坏了好几天了", "楼上半夜装修吵死了", "社保卡在哪里补办"):
@@ -310,9 +332,9 @@ def test_model_tips_a_borderline_message_and_says_so(rules: Rules) -> None:
 
 def test_a_decisive_keyword_outvotes_the_model(rules: Rules) -> None:
     """The wording model drops a category named by one keyword of weight 4 or more (the
-    admins' default) by at most 0.5, and any category by at most 2: where such a keyword,
-    or rule evidence of 4 in all, names a category and no cue speaks against it, the
-    message is a request."""
+    admins' default) by at most 0.5, and any category by at most its cap: where such a
+    keyword, or rule evidence of the threshold plus the cap in all, names a category and no
+    cue speaks against it, the message is a request."""
     checked = 0
     for name in TUNING_SETS:
         for row in read_tsv(DATA / f"{name}.tsv")[0]:
@@ -321,7 +343,8 @@ def test_a_decisive_keyword_outvotes_the_model(rules: Rules) -> None:
             decisive = any(
                 e.rule == "keyword" and e.weight >= rules.model_decisive for e in result.evidence
             )
-            if (decisive or max(result.scores.values()) >= 4) and not against:
+            plenty = max(result.scores.values()) >= rules.threshold + rules.model_cap
+            if (decisive or plenty) and not against:
                 assert result.category != "none", row.text
                 checked += 1
     assert checked > 300
@@ -393,6 +416,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune39", 0.96, 0.026, 0.005),  # two emergencies routed to another category
         ("tune40", 0.98, 0.026, 0.005),
         ("tune41", 0.97, 0.026, 0.005),  # a missing grandmother routed as a repair
+        ("tune42", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
