@@ -110,6 +110,9 @@ async def test_keyword_pages_with_csrf_what_if_and_audit(
     await bot_messages_after(world, GROUP_G01, since)  # both are in the message log by now
     csrf = await log_in(client, admin_url)
     base = {"scope": "xingfu", "category": "repair", "word": "撂挑子", "weight": "3"}
+    async with client.get(admin_url + "/keywords?scope=xingfu") as response:
+        # the add form offers the admins' default weight, 4: a word that decides alone
+        assert 'id="kw_weight" size="5" value="4"' in await response.text()
 
     async with client.post(
         admin_url + "/keywords/save", data={**base, "csrf": "bad", "action": "save"}

@@ -23,7 +23,7 @@ from bot.services import exports
 from bot.services.admins import Session, csrf_matches
 from bot.services.answers import BadAnswer
 from bot.services.figures import ON_TIME_KEYS
-from bot.services.keywords import MAX_IMPORT_BYTES, BadKeyword, WhatIf
+from bot.services.keywords import DEFAULT_WEIGHT, MAX_IMPORT_BYTES, BadKeyword, WhatIf
 from bot.texts import admins as texts
 from handlers.web import charts
 
@@ -346,6 +346,7 @@ async def keywords_page(
         scope=scope,
         entries=entries,
         proposal=proposal,
+        default_weight=f"{DEFAULT_WEIGHT:g}",
         whatif=whatif,
         tried=tried,
         tried_text=tried_text,
