@@ -438,19 +438,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 45th set, 92 messages). Measured once: macro-F1 0.968,
-    false tickets 5.0%, missed requests 1.9%, urgent recall 75% of 12 (the issue's targets:
-    0.92, 3%, 5%, 100%; macro-F1 and the missed rate are met). These floors are the measured
-    level, so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
+    """Never tuned or trained on (the 46th set, 92 messages). Measured once: macro-F1 0.942,
+    false tickets 2.5%, missed requests 3.8%, urgent recall 55% of 11 (the issue's targets:
+    0.92, 3%, 5%, 100%; all but urgent recall are met). These floors are the measured level,
+    so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.967
-    assert report.false_ticket_rate <= 0.051
-    assert report.missed_request_rate <= 0.02
+    assert report.macro_f1 >= 0.941
+    assert report.false_ticket_rate <= 0.026
+    assert report.missed_request_rate <= 0.039
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.75
+    assert report.urgent_recall >= 0.545
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
