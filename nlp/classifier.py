@@ -33,7 +33,8 @@ class Evidence(NamedTuple):
 
     rule: str  # keyword, cancel, notice, chatter, question, complaint, urgent, negated,
     # shadowed, overruled (a cancel or notice cue before 但是 and a fault reported after it),
-    # ngram (the backoff's pull, with its strongest n-grams as the word)
+    # ngram (the backoff's pull, with its strongest n-grams as the word), urgent_model (the
+    # urgency model made the message urgent: its strongest n-grams and log-odds)
     word: str
     category: str | None = None
     weight: float = 0.0
@@ -61,6 +62,8 @@ class Classification:
     normalized: str = ""
     # (category, pull, model) of the n-gram backoff; named in the evidence on demand
     ngram: tuple[str, float, NgramModel | None] | None = field(default=None, repr=False)
+    # (log-odds, model) when the urgency model, not a rule, made the message urgent
+    urgency: tuple[float, NgramModel] | None = field(default=None, repr=False)
 
     @cached_property
     def location(self) -> dict[str, str]:
@@ -69,14 +72,19 @@ class Classification:
 
     @cached_property
     def evidence(self) -> tuple[Evidence, ...]:
-        """The rules that fired, then the n-gram backoff's pull with its strongest n-grams."""
-        if self.ngram is None:
-            return self.rule_evidence
-        category, pull, model = self.ngram
-        if model is None or abs(pull) < 0.05:
-            return self.rule_evidence
-        grams = "·".join(model.strongest(self.normalized, category))
-        return (*self.rule_evidence, Evidence("ngram", grams, category, pull))
+        """The rules that fired, then the n-gram backoff's pull with its strongest n-grams,
+        then the urgency model's odds where it made the message urgent."""
+        found = self.rule_evidence
+        if self.ngram is not None:
+            category, pull, model = self.ngram
+            if model is not None and abs(pull) >= 0.05:
+                grams = "·".join(model.strongest(self.normalized, category))
+                found = (*found, Evidence("ngram", grams, category, pull))
+        if self.urgency is not None:
+            odds, urgency = self.urgency
+            grams = "·".join(urgency.strongest(self.normalized, "urgent"))
+            found = (*found, Evidence("urgent_model", grams, None, odds))
+        return found
 
     @property
     def tokens(self) -> tuple[str, ...]:
@@ -422,13 +430,22 @@ def classify(text: str, rules: Rules) -> Classification:
     net = top + lift - against
     is_request = net >= rules.threshold
     # Emergencies bypass the threshold unless the message announces or closes a matter.
-    urgent = bool(tally.urgent_for) and max(pulls["notice"], pulls["cancel"], pulls["chatter"]) < 3
+    calm = max(pulls["notice"], pulls["cancel"], pulls["chatter"]) < 3
+    urgent = bool(tally.urgent_for) and calm
     if urgent:
         # Who must go follows the routing words alone; where they do not decide, the
         # emergency itself says.
         rule_best = max(CATEGORIES, key=lambda c: scores[c])
         is_request = True
         best = rule_best if scores[rule_best] >= URGENT_ROUTING else tally.urgent_for[0]
+    urgency: tuple[float, NgramModel] | None = None
+    if is_request and calm and not urgent and rules.urgency is not None:
+        # An emergency no rule names (一个拿菜刀出来了, 外机往下沉): the urgency model reads
+        # the wording. Only for a request: it never opens a ticket.
+        odds = rules.urgency.log_odds(clean).get("urgent", 0.0)
+        if odds >= rules.urgency_threshold:
+            urgent = True
+            urgency = (round(odds, 3), rules.urgency)
     evidence = tuple(tally.evidence)
     if not is_request:
         confidence = 1.0 - 0.5 * max(0.0, min(net, rules.threshold)) / rules.threshold
@@ -451,4 +468,6 @@ def classify(text: str, rules: Rules) -> Classification:
         tier = "major"
     else:
         tier = "general"
-    return Classification(best, round(confidence, 3), urgent, tier, evidence, scores, clean, ngram)
+    return Classification(
+        best, round(confidence, 3), urgent, tier, evidence, scores, clean, ngram, urgency
+    )

@@ -23,8 +23,8 @@ from typing import Any
 import ahocorasick
 
 MODEL_FILE = Path(__file__).parent / "data" / "ngram_model.tsv"
+URGENCY_FILE = Path(__file__).parent / "data" / "urgency_model.tsv"
 CATEGORIES = ("repair", "dispute", "service")
-LABELS = (*CATEGORIES, "none")
 _NOT_TEXT_RE = re.compile(r"[^\u4e00-\u9fff0-9a-z]+")
 SMOOTHING = 0.5
 MIN_COUNT = 3  # messages an n-gram must occur in to be kept
@@ -42,10 +42,15 @@ def features(clean: str) -> set[str]:
 
 @dataclass(frozen=True)
 class NgramModel:
-    """Per-n-gram log-odds of each category against non-requests, and the prior odds."""
+    """Per-n-gram log-odds of each column against a base label, and the prior odds.
 
-    prior: tuple[float, float, float]
-    odds: dict[str, tuple[float, float, float]]
+    The backoff's columns are the three categories against non-requests; the urgency model
+    (see :func:`default_urgency_model`) has one column, urgent against ordinary messages.
+    """
+
+    prior: tuple[float, ...]
+    odds: dict[str, tuple[float, ...]]
+    columns: tuple[str, ...] = CATEGORIES
     # The n-grams in one automaton: a message's known n-grams are found in a single C-level
     # pass instead of building every n-gram string and looking each one up.
     _matcher: Any = field(default=None, init=False, repr=False, compare=False)
@@ -60,49 +65,52 @@ class NgramModel:
         object.__setattr__(self, "_matcher", automaton)
 
     @classmethod
-    def train(cls, examples: Iterable[tuple[str, str]]) -> NgramModel:
-        """Multinomial naive Bayes over n-gram presence; ``examples`` are (label, clean)."""
-        counts = {label: Counter[str]() for label in LABELS}
+    def train(
+        cls,
+        examples: Iterable[tuple[str, str]],
+        columns: tuple[str, ...] = CATEGORIES,
+        base: str = "none",
+    ) -> NgramModel:
+        """Multinomial naive Bayes over n-gram presence; ``examples`` are (label, clean),
+        each label one of ``columns`` or ``base``."""
+        labels = (*columns, base)
+        counts = {label: Counter[str]() for label in labels}
         documents: Counter[str] = Counter()
         for label, clean in examples:
             documents[label] += 1
             counts[label].update(features(clean))
         vocabulary = set().union(*counts.values())
         log_p = {}
-        for label in LABELS:
+        for label in labels:
             total = sum(counts[label].values()) + SMOOTHING * len(vocabulary)
             log_p[label] = {f: math.log((counts[label][f] + SMOOTHING) / total) for f in vocabulary}
         n_docs = sum(documents.values())
-        prior_none = math.log(documents["none"] / n_docs)
-        prior = tuple(math.log(documents[c] / n_docs) - prior_none for c in CATEGORIES)
+        prior_base = math.log(documents[base] / n_docs)
+        prior = tuple(math.log(documents[c] / n_docs) - prior_base for c in columns)
         # n-grams seen fewer than MIN_COUNT times are left out: they are most of the table,
         # slow every lookup and, measured on seventeen held-out sets, decide nothing.
         odds = {
-            f: tuple(round(log_p[c][f] - log_p["none"][f], 3) for c in CATEGORIES)
+            f: tuple(round(log_p[c][f] - log_p[base][f], 3) for c in columns)
             for f in sorted(vocabulary)
-            if sum(counts[label][f] for label in LABELS) >= MIN_COUNT
+            if sum(counts[label][f] for label in labels) >= MIN_COUNT
         }
-        return cls((prior[0], prior[1], prior[2]), odds)  # type: ignore[arg-type]
+        return cls(prior, odds, columns)
 
     def log_odds(self, clean: str) -> dict[str, float]:
-        """Log-odds of each category against a non-request for this text."""
+        """Log-odds of each column against the base label for this text."""
         text = _NOT_TEXT_RE.sub("", clean)
         # Keyed by n-gram number: each counts once however often it occurs (presence, as in
         # training), exactly the known members of features(clean).
         matcher = self._matcher
         rows = {hit[0]: hit for _, hit in matcher.iter(text)} if text and matcher else {}
         if not rows:
-            return dict(zip(CATEGORIES, self.prior, strict=True))
-        _, repair, dispute, service = zip(*rows.values(), strict=True)
-        return {
-            "repair": self.prior[0] + sum(repair),
-            "dispute": self.prior[1] + sum(dispute),
-            "service": self.prior[2] + sum(service),
-        }
+            return dict(zip(self.columns, self.prior, strict=True))
+        sums = list(zip(*rows.values(), strict=True))[1:]
+        return {c: p + sum(s) for c, p, s in zip(self.columns, self.prior, sums, strict=True)}
 
-    def strongest(self, clean: str, category: str, count: int = 3) -> list[str]:
-        """The n-grams (longer than one character) that pull hardest towards ``category``."""
-        index = CATEGORIES.index(category)
+    def strongest(self, clean: str, column: str, count: int = 3) -> list[str]:
+        """The n-grams (longer than one character) that pull hardest towards ``column``."""
+        index = self.columns.index(column)
         ranked = heapq.nlargest(
             count,
             ((row[index], g) for g in features(clean) if len(g) > 1 and (row := self.odds.get(g))),
@@ -110,26 +118,37 @@ class NgramModel:
         return [g for _, g in ranked]
 
     def save(self, path: Path) -> None:
-        """Write the model as TSV: a prior line, then one n-gram per line."""
-        lines = ["#prior\t" + "\t".join(f"{p:.3f}" for p in self.prior)]
-        lines += [f"{g}\t{r[0]:g}\t{r[1]:g}\t{r[2]:g}" for g, r in self.odds.items()]
+        """Write the model as TSV: the columns, a prior line, then one n-gram per line."""
+        lines = ["#columns\t" + "\t".join(self.columns)]
+        lines.append("#prior\t" + "\t".join(f"{p:.3f}" for p in self.prior))
+        lines += [g + "".join(f"\t{v:g}" for v in r) for g, r in self.odds.items()]
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     @classmethod
     def load(cls, path: Path) -> NgramModel:
-        """Read a model written by :meth:`save`."""
-        prior: tuple[float, float, float] = (0.0, 0.0, 0.0)
-        odds: dict[str, tuple[float, float, float]] = {}
+        """Read a model written by :meth:`save` (a file without a columns line holds the
+        three categories)."""
+        columns: tuple[str, ...] = CATEGORIES
+        prior: tuple[float, ...] = ()
+        odds: dict[str, tuple[float, ...]] = {}
         for line in path.read_text(encoding="utf-8").splitlines():
-            gram, a, b, c = line.split("\t")
-            if gram == "#prior":
-                prior = (float(a), float(b), float(c))
+            gram, *values = line.split("\t")
+            if gram == "#columns":
+                columns = tuple(values)
+            elif gram == "#prior":
+                prior = tuple(map(float, values))
             else:
-                odds[gram] = (float(a), float(b), float(c))
-        return cls(prior, odds)
+                odds[gram] = tuple(map(float, values))
+        return cls(prior or (0.0,) * len(columns), odds, columns)
 
 
 @cache
 def default_model() -> NgramModel | None:
     """The shipped model, or None when the file is missing (the rules then work alone)."""
     return NgramModel.load(MODEL_FILE) if MODEL_FILE.is_file() else None
+
+
+@cache
+def default_urgency_model() -> NgramModel | None:
+    """The shipped urgency model (urgent against ordinary messages), or None when missing."""
+    return NgramModel.load(URGENCY_FILE) if URGENCY_FILE.is_file() else None

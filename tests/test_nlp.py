@@ -300,18 +300,67 @@ def test_shipped_model_is_what_training_on_the_tuning_corpora_gives(tmp_path: Pa
     assert fresh.read_text(encoding="utf-8") == MODEL_FILE.read_text(encoding="utf-8")
 
 
+def test_shipped_urgency_model_is_what_training_gives(tmp_path: Path) -> None:
+    """The urgency model learns from the tuning sets and the written emergencies and
+    chatter, never from the held-out set."""
+    from nlp.ngram import URGENCY_FILE, NgramModel
+    from nlp.train import HELD_OUT, build_urgency, urgency_files
+
+    names = {p.name for p in urgency_files()}
+    assert HELD_OUT not in names
+    assert {"round10.tsv", "round21.tsv", "tune.tsv"} <= names
+    fresh = tmp_path / "urgency.tsv"
+    build_urgency().save(fresh)
+    assert fresh.read_text(encoding="utf-8") == URGENCY_FILE.read_text(encoding="utf-8")
+    assert NgramModel.load(URGENCY_FILE).columns == ("urgent",)
+
+
+def test_the_urgency_model_flags_emergencies_no_rule_names(rules: Rules) -> None:
+    """A request whose wording reads as an emergency is urgent, with the model's n-grams as
+    evidence; it never turns a non-request into a ticket, nor overrides a cancel cue."""
+    assert rules.urgency is not None
+    sinking = classify("空调外机的支架锈得只剩一半了，整个外机往下沉", rules)
+    assert sinking.category == "repair"
+    assert sinking.urgent
+    assert not any(e.rule == "urgent" for e in sinking.evidence)  # no rule named it
+    assert [e.rule for e in sinking.evidence][-1] == "urgent_model"
+    calm = Rules(keywords=rules.keywords, urgency=None)
+    assert not classify("空调外机的支架锈得只剩一半了，整个外机往下沉", calm).urgent
+    # ordinary requests stay ordinary
+    for text in ("3号楼电梯坏了", "楼上半夜装修吵死了", "社保卡在哪里补办"):
+        assert not classify(text, rules).urgent, text
+    # whatever its odds, a message that is not a request is left alone
+    eager = Rules(keywords=rules.keywords, urgency_threshold=-1000.0)
+    for text in ("谢谢大家，今天天气真好", "已经修好了，谢谢物业", "温馨提示：明天停水"):
+        result = classify(text, eager)
+        assert result.category == "none", text
+        assert not result.urgent, text
+
+
+def test_a_model_file_without_a_columns_line_holds_the_categories(tmp_path: Path) -> None:
+    from nlp.ngram import CATEGORIES, NgramModel
+
+    legacy = tmp_path / "legacy.tsv"
+    legacy.write_text("#prior\t-0.3\t-0.6\t-0.7\n电梯\t1\t-1\t0.5\n", encoding="utf-8")
+    model = NgramModel.load(legacy)
+    assert model.columns == CATEGORIES
+    assert model.log_odds("电梯") == pytest.approx(
+        {"repair": 0.7, "dispute": -1.6, "service": -0.2}
+    )
+
+
 def test_model_odds_are_the_sum_over_the_known_ngrams_of_each_message() -> None:
     """The automaton lookup gives naive Bayes' definition: the prior plus the odds of every
     distinct known 1-3-gram (one that repeats counts once), on every corpus message, on
-    text with symbols and letters, and on a tiny model trained here."""
-    from nlp.ngram import NgramModel, default_model, features
+    text with symbols and letters, for both shipped models and a tiny one trained here."""
+    from nlp.ngram import NgramModel, default_model, default_urgency_model, features
 
     examples = [("repair", "电梯坏"), ("dispute", "楼上吵"), ("service", "社保"), ("none", "谢")]
     tiny = NgramModel.train(examples * 3)  # each n-gram in three messages: kept
     assert tiny.odds
     texts = [normalize(r.text) for name in TUNING_SETS for r in read_tsv(DATA / f"{name}.tsv")[0]]
     texts += ["", "!!!", "电梯电梯电梯坏坏坏", "3#楼 abc 电梯,坏了"]
-    for model in (default_model(), tiny, NgramModel((0.1, 0.2, 0.3), {})):
+    for model in (default_model(), default_urgency_model(), tiny, NgramModel((0.1, 0.2, 0.3), {})):
         assert model is not None
         for text in texts:
             rows = [model.odds[g] for g in features(text) if g in model.odds]

@@ -28,6 +28,7 @@ RULE_NAME = {
     "urgent": "紧急",
     "negated": "否定",
     "ngram": "字词模型",
+    "urgent_model": "紧急字词模型",
     "tier": "难度",
 }
 TIER_NAME = {"general": "一般", "major": "较大", "complex": "特别复杂"}
