@@ -490,18 +490,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 48th set, 92 messages). Measured once: macro-F1 0.917,
-    false tickets 15.0%, missed requests 3.8%, urgent recall 100% of 13 (the issue's targets:
-    0.92, 3%, 5%, 100%; the missed rate and urgent recall are met). These floors are the
-    measured level, so a change that makes generalisation worse fails here. See BENCHMARKS.md
-    for the history."""
+    """Never tuned or trained on (the 49th set, 92 messages). Measured once: macro-F1 0.966,
+    false tickets 2.5%, missed requests 1.9%, urgent recall 91% of 11 (the issue's targets:
+    0.92, 3%, 5%, 100%; all but urgent recall are met). These floors are the measured level,
+    so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
+    history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.916
-    assert report.false_ticket_rate <= 0.151
-    assert report.missed_request_rate <= 0.039
-    assert report.urgent_recall == 1.0
+    assert report.macro_f1 >= 0.965
+    assert report.false_ticket_rate <= 0.026
+    assert report.missed_request_rate <= 0.02
+    assert report.urgent_recall is not None
+    assert report.urgent_recall >= 0.909
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
