@@ -491,17 +491,16 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 49th set, 92 messages). Measured once: macro-F1 0.966,
-    false tickets 2.5%, missed requests 1.9%, urgent recall 91% of 11 (the issue's targets:
-    0.92, 3%, 5%, 100%; all but urgent recall are met). These floors are the measured level,
-    so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
-    history."""
+    """Never tuned or trained on (the 50th set, 92 messages). Measured once: macro-F1 0.852,
+    false tickets 10.0%, missed requests 11.5%, urgent recall 91% of 11 (the issue's targets:
+    0.92, 3%, 5%, 100%; none met). These floors are the measured level, so a change that
+    makes generalisation worse fails here. See BENCHMARKS.md for the history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.965
-    assert report.false_ticket_rate <= 0.026
-    assert report.missed_request_rate <= 0.02
+    assert report.macro_f1 >= 0.851
+    assert report.false_ticket_rate <= 0.101
+    assert report.missed_request_rate <= 0.116
     assert report.urgent_recall is not None
     assert report.urgent_recall >= 0.909
 
