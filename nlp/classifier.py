@@ -10,7 +10,7 @@ from itertools import accumulate
 from typing import Any, NamedTuple
 
 from nlp.location import parse_location
-from nlp.ngram import NgramModel
+from nlp.ngram import URGENT, NgramModel
 from nlp.normalize import normalize
 from nlp.rules import CATEGORIES, MAX_PHRASE_SPAN, Rule, Rules
 from nlp.segment import cut, tokenizer
@@ -82,7 +82,7 @@ class Classification:
                 found = (*found, Evidence("ngram", grams, category, pull))
         if self.urgency is not None:
             odds, urgency = self.urgency
-            grams = "·".join(urgency.strongest(self.normalized, "urgent"))
+            grams = "·".join(urgency.strongest(self.normalized, URGENT))
             found = (*found, Evidence("urgent_model", grams, None, odds))
         return found
 
@@ -442,7 +442,7 @@ def classify(text: str, rules: Rules) -> Classification:
     if is_request and calm and not urgent and rules.urgency is not None:
         # An emergency no rule names (一个拿菜刀出来了, 外机往下沉): the urgency model reads
         # the wording. Only for a request: it never opens a ticket.
-        odds = rules.urgency.log_odds(clean).get("urgent", 0.0)
+        odds = rules.urgency.log_odds(clean).get(URGENT, 0.0)
         if odds >= rules.urgency_threshold:
             urgent = True
             urgency = (round(odds, 3), rules.urgency)

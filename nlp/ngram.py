@@ -25,6 +25,7 @@ import ahocorasick
 MODEL_FILE = Path(__file__).parent / "data" / "ngram_model.tsv"
 URGENCY_FILE = Path(__file__).parent / "data" / "urgency_model.tsv"
 CATEGORIES = ("repair", "dispute", "service")
+URGENT = "urgent"  # the urgency model's one column (urgent against ordinary messages)
 _NOT_TEXT_RE = re.compile(r"[^\u4e00-\u9fff0-9a-z]+")
 SMOOTHING = 0.5
 MIN_COUNT = 3  # messages an n-gram must occur in to be kept

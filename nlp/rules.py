@@ -40,6 +40,8 @@ CUE_GROUPS = ("cancel", "notice", "chatter", "question", "complaint")
 EDITABLE_KINDS = CATEGORIES + CUE_GROUPS
 CUES_FILE = Path(__file__).parent / "data" / "cues.yaml"
 DEFAULT_THRESHOLD = 3.0
+# A keyword this heavy names its category whatever the wording model says (see Rules).
+DECISIVE_WEIGHT = 4.0
 MAX_PHRASE_SPAN = 16  # characters from the first part's start to the last part's end
 
 
@@ -165,7 +167,7 @@ class Rules:
     model_cap: float = 4.0
     model_gate: float = 2.5
     model_gated: float = 0.5
-    model_decisive: float = 4.0
+    model_decisive: float = DECISIVE_WEIGHT
     # The urgency model (urgent against ordinary messages, trained on the corpora and the
     # written emergencies): a request whose log-odds reach ``urgency_threshold`` is urgent
     # even when no emergency rule names it. It never makes a ticket, and a message that

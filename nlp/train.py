@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from nlp.evaluate import read_tsv
-from nlp.ngram import MODEL_FILE, URGENCY_FILE, NgramModel
+from nlp.ngram import MODEL_FILE, URGENCY_FILE, URGENT, NgramModel
 from nlp.normalize import normalize
 
 CORPORA = Path(__file__).resolve().parent.parent / "tests" / "data"
@@ -47,11 +47,11 @@ def build_urgency() -> NgramModel:
     for path in urgency_files():
         rows, _ = read_tsv(path)
         examples += [
-            ("urgent" if row.urgent else "ordinary", normalize(row.text))
+            (URGENT if row.urgent else "ordinary", normalize(row.text))
             for row in rows
             if row.urgent is not None
         ]
-    return NgramModel.train(examples, columns=("urgent",), base="ordinary")
+    return NgramModel.train(examples, columns=(URGENT,), base="ordinary")
 
 
 def main() -> int:

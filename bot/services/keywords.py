@@ -25,10 +25,10 @@ from bot.domain import (
 )
 from bot.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services.rules import RuleBook
+from nlp.rules import DECISIVE_WEIGHT
 
 logger = logging.getLogger(__name__)
-# Decisive (nlp.rules.Rules.model_decisive): one such word alone makes a ticket.
-DEFAULT_WEIGHT = 4.0
+DEFAULT_WEIGHT = DECISIVE_WEIGHT  # one such word alone makes a ticket
 MAX_WORD = 100
 MAX_WEIGHT = 100.0
 WHAT_IF_MESSAGES = 200
