@@ -6,14 +6,13 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cache, cached_property
-from itertools import accumulate
 from typing import Any, NamedTuple
 
 from nlp.location import parse_location
 from nlp.ngram import URGENT, NgramModel
 from nlp.normalize import normalize
 from nlp.rules import CATEGORIES, MAX_PHRASE_SPAN, Rule, Rules
-from nlp.segment import cut, tokenizer
+from nlp.segment import cut, tokenizer, word_starts
 
 MAX_CLASSIFY_CHARS = 2000
 COMPLAINT_CAP = 1.5  # the most that complaint cues add to a category's score
@@ -137,8 +136,8 @@ class _Message:
         if window is None or not (window[0] <= low and high <= window[1]):
             if window is not None and low - window[1] < WORD_WINDOW:
                 low = min(low, window[0])  # one segmentation for neighbouring hits
-            starts = [low, *accumulate((len(t) for t in cut(self.clean[low:high])), initial=low)]
-            window = self._window = (low, high, starts[1:])
+            starts = [low + start for start in word_starts(self.clean[low:high])]
+            window = self._window = (low, high, starts)
         starts = window[2]
         token_start = starts[bisect_right(starts, index) - 1]
         return all(ch in _ADVERB_PREFIX for ch in self.clean[token_start:index])

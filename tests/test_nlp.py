@@ -13,7 +13,7 @@ from bot.config import CommunityFile
 from nlp import Rules, classify, normalize, parse_location
 from nlp.classifier import _ADVERB_PREFIX, _Message
 from nlp.evaluate import Report, Row, evaluate, read_tsv, render
-from nlp.segment import cut
+from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
 TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 51)))
@@ -240,6 +240,34 @@ def test_nlp_classify_stays_callable_after_importing_the_command() -> None:
     rules = Rules(keywords={"repair": {"电梯": 3.0}}, model=None)
     assert nlp.classify("电梯", rules).category == "repair"
     assert callable(command)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        " ",
+        "\r\n\r\n",
+        "abc 3号楼 x1y2 电梯\r\n坏了  ",
+        "1号楼2单元501室电梯坏了!!!",
+        "Wi-Fi密码3.5元%，ok好的OK",
+        "電梯壞了😀😀",
+    ],
+)
+def test_word_starts_is_where_cut_starts_its_words(text: str) -> None:
+    assert word_starts(text) == [0, *accumulate(len(t) for t in cut(text))][:-1]
+
+
+def test_word_starts_agrees_with_cut_on_every_corpus_message() -> None:
+    """The classifier's own route through jieba's word graph gives jieba's word starts, on
+    the raw and the normalised text of every corpus message."""
+    checked = 0
+    for name in (*TUNING_SETS, "heldout"):
+        for row in read_tsv(DATA / f"{name}.tsv")[0]:
+            for text in (row.text, normalize(row.text)):
+                assert word_starts(text) == [0, *accumulate(len(t) for t in cut(text))][:-1], text
+                checked += 1
+    assert checked > 10_000
 
 
 def test_windowed_word_starts_agree_with_full_segmentation() -> None:
