@@ -9,7 +9,7 @@ from functools import cache, cached_property
 from typing import Any, NamedTuple
 
 from nlp.location import parse_location
-from nlp.ngram import URGENT, NgramModel
+from nlp.ngram import URGENT, GramIndex, NgramModel
 from nlp.normalize import normalize
 from nlp.rules import CATEGORIES, MAX_PHRASE_SPAN, Rule, Rules
 from nlp.segment import cut, tokenizer, word_starts
@@ -118,6 +118,13 @@ class _Message:
     def __init__(self, clean: str) -> None:
         self.clean = clean
         self._window: tuple[int, int, list[int]] | None = None  # low, high, token starts
+        self._grams: tuple[int, ...] | None = None
+
+    def grams(self, index: GramIndex) -> tuple[int, ...]:
+        """The message's known n-grams, found once for both models."""
+        if self._grams is None:
+            self._grams = index.grams(self.clean)
+        return self._grams
 
     def starts_word(self, index: int) -> bool:
         """Whether a word begins at ``index``: jieba starts a token there, or only adverbs of
@@ -415,7 +422,7 @@ def classify(text: str, rules: Rules) -> Classification:
         and scores[leader] > 0
         and _within_reach(scores, pulls, against, (up, leader_drop), rules)
     ):
-        for cat, odds in rules.model.log_odds(clean).items():
+        for cat, odds in rules.grams.log_odds(0, msg.grams(rules.grams)).items():
             floor = decisive_drop if cat in tally.decisive else drop
             combined[cat] += max(-floor, min(up, rules.model_weight * odds))
     best = max(CATEGORIES, key=lambda c: combined[c])
@@ -441,7 +448,7 @@ def classify(text: str, rules: Rules) -> Classification:
     if is_request and calm and not urgent and rules.urgency is not None:
         # An emergency no rule names (一个拿菜刀出来了, 外机往下沉): the urgency model reads
         # the wording. Only for a request: it never opens a ticket.
-        odds = rules.urgency.log_odds(clean).get(URGENT, 0.0)
+        odds = rules.grams.log_odds(1, msg.grams(rules.grams)).get(URGENT, 0.0)
         if odds >= rules.urgency_threshold:
             urgent = True
             urgency = (round(odds, 3), rules.urgency)

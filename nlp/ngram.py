@@ -15,8 +15,9 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ URGENT = "urgent"  # the urgency model's one column (urgent against ordinary mes
 _NOT_TEXT_RE = re.compile(r"[^\u4e00-\u9fff0-9a-z]+")
 SMOOTHING = 0.5
 MIN_COUNT = 3  # messages an n-gram must occur in to be kept
+_SECOND = itemgetter(1)  # the value of an automaton hit (end, value)
 
 
 def features(clean: str) -> set[str]:
@@ -41,7 +43,7 @@ def features(clean: str) -> set[str]:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NgramModel:
     """Per-n-gram log-odds of each column against a base label, and the prior odds.
 
@@ -52,18 +54,6 @@ class NgramModel:
     prior: tuple[float, ...]
     odds: dict[str, tuple[float, ...]]
     columns: tuple[str, ...] = CATEGORIES
-    # The n-grams in one automaton: a message's known n-grams are found in a single C-level
-    # pass instead of building every n-gram string and looking each one up.
-    _matcher: Any = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if not self.odds:
-            return
-        automaton = ahocorasick.Automaton()
-        for number, (gram, row) in enumerate(self.odds.items()):
-            automaton.add_word(gram, (number, *row))
-        automaton.make_automaton()
-        object.__setattr__(self, "_matcher", automaton)
 
     @classmethod
     def train(
@@ -99,15 +89,8 @@ class NgramModel:
 
     def log_odds(self, clean: str) -> dict[str, float]:
         """Log-odds of each column against the base label for this text."""
-        text = _NOT_TEXT_RE.sub("", clean)
-        # Keyed by n-gram number: each counts once however often it occurs (presence, as in
-        # training), exactly the known members of features(clean).
-        matcher = self._matcher
-        rows = {hit[0]: hit for _, hit in matcher.iter(text)} if text and matcher else {}
-        if not rows:
-            return dict(zip(self.columns, self.prior, strict=True))
-        sums = list(zip(*rows.values(), strict=True))[1:]
-        return {c: p + sum(s) for c, p, s in zip(self.columns, self.prior, sums, strict=True)}
+        lookup = gram_index(self)
+        return lookup.log_odds(0, lookup.grams(clean))
 
     def strongest(self, clean: str, column: str, count: int = 3) -> list[str]:
         """The n-grams (longer than one character) that pull hardest towards ``column``."""
@@ -141,6 +124,72 @@ class NgramModel:
             else:
                 odds[gram] = tuple(map(float, values))
         return cls(prior or (0.0,) * len(columns), odds, columns)
+
+
+class GramIndex:
+    """The n-grams of one or more models in one automaton.
+
+    A message's known n-grams are found in a single C-level pass, instead of building every
+    n-gram string and looking each one up; the classifier's two models (the backoff and the
+    urgency model) share the pass. :meth:`grams` gives the numbers of the distinct known
+    n-grams of a text (presence, as in training), and :meth:`log_odds` one model's odds
+    for them: its prior plus the sum of their rows, in the order they occur (the same sum,
+    to the last bit, as adding the rows up one by one).
+    """
+
+    def __init__(self, models: tuple[NgramModel | None, ...]) -> None:
+        self.models = models
+        vocabulary = list(dict.fromkeys(g for m in models if m is not None for g in m.odds))
+        self._automaton: Any = None
+        if vocabulary:
+            automaton = ahocorasick.Automaton()
+            for number, gram in enumerate(vocabulary):
+                automaton.add_word(gram, number)
+            automaton.make_automaton()
+            self._automaton = automaton
+        # per model, per column: the odds of every n-gram by number (0 where the model has
+        # not kept it, which adds nothing)
+        self._columns: tuple[tuple[list[float], ...], ...] = tuple(
+            _by_number(m, vocabulary) if m is not None else () for m in models
+        )
+
+    def grams(self, clean: str) -> tuple[int, ...]:
+        """The numbers of the distinct known n-grams of normalised text, first seen first."""
+        text = _NOT_TEXT_RE.sub("", clean)
+        if not text or self._automaton is None:
+            return ()
+        return tuple(dict.fromkeys(map(_SECOND, self._automaton.iter(text))))
+
+    def log_odds(self, slot: int, grams: tuple[int, ...]) -> dict[str, float]:
+        """Log-odds of each column of model number ``slot`` for n-grams from :meth:`grams`."""
+        model = self.models[slot]
+        assert model is not None, "no model in this slot"
+        if len(grams) < 2:  # itemgetter of one index gives the item, not a tuple
+            return {
+                column: prior + sum([odds[g] for g in grams])
+                for column, prior, odds in zip(
+                    model.columns, model.prior, self._columns[slot], strict=True
+                )
+            }
+        pick = itemgetter(*grams)  # one C call gathers a column's odds for these n-grams
+        return {
+            column: prior + sum(pick(odds))
+            for column, prior, odds in zip(
+                model.columns, model.prior, self._columns[slot], strict=True
+            )
+        }
+
+
+def _by_number(model: NgramModel, vocabulary: list[str]) -> tuple[list[float], ...]:
+    blank = (0.0,) * len(model.columns)
+    rows = [model.odds.get(gram, blank) for gram in vocabulary]
+    return tuple([row[i] for row in rows] for i in range(len(model.columns)))
+
+
+@lru_cache(maxsize=8)
+def gram_index(*models: NgramModel | None) -> GramIndex:
+    """One shared index per combination of models (built once: tens of milliseconds)."""
+    return GramIndex(models)
 
 
 @cache

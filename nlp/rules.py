@@ -30,7 +30,7 @@ from typing import Any, NamedTuple
 import ahocorasick
 import yaml
 
-from nlp.ngram import NgramModel, default_model, default_urgency_model
+from nlp.ngram import GramIndex, NgramModel, default_model, default_urgency_model, gram_index
 from nlp.normalize import normalize_rules
 
 CATEGORIES = ("repair", "dispute", "service")
@@ -176,6 +176,9 @@ class Rules:
     # urgent recall 80% -> 92%, ordinary messages flagged urgent 2.4% -> 4.2%.
     urgency: NgramModel | None = field(default_factory=default_urgency_model)
     urgency_threshold: float = 8.0
+    # Both models' n-grams in one automaton (slot 0 the backoff, slot 1 the urgency model):
+    # a message needing both is scanned once. Shared by every rule set with these models.
+    grams: GramIndex = field(init=False, repr=False)
     rules: list[Rule] = field(init=False, repr=False)
     patterns: list[int] = field(init=False, repr=False)
     anchored: list[bool] = field(init=False, repr=False)
@@ -188,6 +191,7 @@ class Rules:
         # The built-in cues come first: their rule ids, and their part of the matcher's
         # index, are the same in every rebuild and are computed once per process.
         cue = _cue_index(self.cues)
+        self.grams = gram_index(self.model, self.urgency)
         self.rules = list(cue.rules)
         self.errors = []
         for kind in EDITABLE_KINDS:

@@ -397,6 +397,24 @@ def test_model_odds_are_the_sum_over_the_known_ngrams_of_each_message() -> None:
             assert got == pytest.approx(expected, abs=1e-9), text
 
 
+def test_the_shared_ngram_pass_gives_each_models_own_odds(rules: Rules) -> None:
+    """The classifier finds a message's n-grams once for both models; each model's odds
+    from that shared pass are exactly (to the last bit) what the model gives alone, also
+    when one of the two models is absent."""
+    from nlp.ngram import gram_index
+
+    assert rules.model is not None
+    assert rules.urgency is not None
+    texts = [normalize(r.text) for name in TUNING_SETS for r in read_tsv(DATA / f"{name}.tsv")[0]]
+    texts += ["", "!!!", "电梯电梯电梯坏坏坏", "3#楼 abc 电梯,坏了", "漏"]
+    alone = gram_index(None, rules.urgency)
+    for text in texts:
+        grams = rules.grams.grams(text)
+        assert rules.grams.log_odds(0, grams) == rules.model.log_odds(text), text
+        assert rules.grams.log_odds(1, grams) == rules.urgency.log_odds(text), text
+        assert alone.log_odds(1, alone.grams(text)) == rules.urgency.log_odds(text), text
+
+
 def test_model_alone_never_opens_a_ticket() -> None:
     rules = Rules(keywords={})
     for text in ("3号楼电梯坏了好几天了", "楼上半夜装修吵死了", "社保卡在哪里补办"):
