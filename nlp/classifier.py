@@ -346,6 +346,11 @@ def _last_turn(clean: str, markers: tuple[str, ...]) -> tuple[int, bool] | None:
 
 
 @cache
+def _negator_ends(negators: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(_NEGATION_GAP).union(negator[-1] for negator in negators if negator)
+
+
+@cache
 def _reversed_markers(markers: tuple[str, ...]) -> re.Pattern[str]:
     ordered = sorted(markers, key=len, reverse=True)
     return re.compile("|".join(re.escape(marker[::-1]) for marker in ordered))
@@ -366,6 +371,9 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
         if rule.kind in scores or rule.kind.startswith("urgent:")
     ]
     negators = rules.cues.negation
+    # Only a rule right after a negator's last character (or a softening one) can be
+    # negated: one set lookup spares most rules the full check.
+    negator_ends, clean = _negator_ends(negators), msg.clean
     turn = _last_turn(msg.clean, rules.cues.contrast)
     if turn is not None and not (
         turn[1]
@@ -381,7 +389,7 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
             tiers.add(kind[5:])
         elif kind in scores and len(claims) > 1 and _yields(kind, span, claims):
             evidence.append(Evidence("shadowed", rule.text, kind, rule.weight))
-        elif msg.negated(span[0], negators):
+        elif span[0] and clean[span[0] - 1] in negator_ends and msg.negated(span[0], negators):
             evidence.append(Evidence("negated", rule.text, kind, rule.weight))
         elif kind in scores:
             scores[kind] += rule.weight
