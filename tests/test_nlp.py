@@ -16,7 +16,7 @@ from nlp.evaluate import Report, Row, evaluate, read_tsv, render
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 54)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 55)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -531,6 +531,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune51", 0.98, 0.026, 0.005),
         ("tune52", 0.98, 0.026, 0.005),
         ("tune53", 0.98, 0.026, 0.005),
+        ("tune54", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -583,6 +584,10 @@ def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
         # behind the lift door, a stroke, someone not answering, a smell behind a door long
         # closed, poison drunk, a child in a pond, someone at one's window, a throat gripped
         ("round36", 40),
+        # round fifty-five, 82% before: a brawl, a girl groped in the lift, petrol and a
+        # threat to burn, a limb bent wrong, a hand to the chest, a child choking, cracked
+        # glass over people passing, water pouring down a garage ramp
+        ("round55", 28),
     ],
 )
 def test_later_written_emergencies_are_all_urgent(rules: Rules, name: str, size: int) -> None:
