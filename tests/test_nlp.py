@@ -16,7 +16,7 @@ from nlp.evaluate import Report, Row, evaluate, read_tsv, render
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 56)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 57)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -533,6 +533,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune53", 0.98, 0.026, 0.005),
         ("tune54", 0.98, 0.026, 0.005),
         ("tune55", 0.98, 0.026, 0.005),
+        ("tune56", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -599,6 +600,19 @@ def test_later_written_emergencies_are_all_urgent(rules: Rules, name: str, size:
     assert len(rows) == size
     report = evaluate(rows, rules)
     assert report.urgent_recall == 1.0
+    assert report.missed_request_rate == 0.0
+
+
+def test_everyday_requests_are_read_as_what_they_are(rules: Rules) -> None:
+    """40 ordinary requests written in fresh words (round fifty-seven: household faults,
+    enquiries, neighbours' habits; 39 of 40 right before its rules): every one is a ticket of
+    its own category. (The urgency model flags one of them, a shower hose with a small split,
+    as an emergency: 管爆了 reads as a burst pipe.)"""
+    rows, problems = read_tsv(DATA / "requests" / "round57.tsv")
+    assert problems == []
+    assert len(rows) == 40
+    report = evaluate(rows, rules)
+    assert report.mistakes == []
     assert report.missed_request_rate == 0.0
 
 
