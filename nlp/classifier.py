@@ -6,6 +6,8 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from functools import cache, cached_property
+from itertools import product
+from math import prod
 from typing import Any, NamedTuple
 
 from nlp.location import parse_location
@@ -197,16 +199,35 @@ def _span(rule: Rule, found: list[tuple[int, int, int]], msg: _Message) -> tuple
     # phrases may cross punctuation, over a longer reach.
     urgent = rule.kind.startswith("urgent:")
     reach = MAX_PHRASE_SPAN * (2 if urgent else 1)
-    span = _ordered_span(rule, by_part) if rule.ordered else _unordered_span(by_part)
+    if not rule.ordered:
+        return _unordered_span(by_part, msg, reach, urgent)
+    span = _ordered_span(rule, by_part)
     if span is None or span[1] - span[0] > reach:
         return None
     return span if urgent or msg.same_clause(*span) else None
 
 
-def _unordered_span(by_part: dict[int, list[tuple[int, int]]]) -> tuple[int, int]:
-    """Any order: from the earliest first occurrence to the latest one."""
-    firsts = [min(spans) for spans in by_part.values()]
-    return min(s for s, _ in firsts), max(e for _, e in firsts)
+MAX_COMBINATIONS = 64  # occurrences of an any-order rule's parts searched for the closest set
+
+
+def _unordered_span(
+    by_part: dict[int, list[tuple[int, int]]], msg: _Message, reach: int, urgent: bool
+) -> tuple[int, int] | None:
+    """Any order: the shortest stretch holding one occurrence of every part, within reach
+    and (unless urgent) within one clause. An earlier occurrence of one part does not hide a
+    closer set further on (楼上漏水…，他们电话不接: 他们 next to 电话不接 counts, not 楼上)."""
+    occurrences = list(by_part.values())
+    if prod(map(len, occurrences)) > MAX_COMBINATIONS:
+        # a part repeated many times (a long message): its earliest occurrences decide
+        occurrences = [[min(spans)] for spans in occurrences]
+    best: tuple[int, int] | None = None
+    for chosen in product(*occurrences):
+        start, end = min(s for s, _ in chosen), max(e for _, e in chosen)
+        if end - start > reach or (best is not None and end - start >= best[1] - best[0]):
+            continue
+        if urgent or msg.same_clause(start, end):
+            best = (start, end)
+    return best
 
 
 def _ordered_span(rule: Rule, by_part: dict[int, list[tuple[int, int]]]) -> tuple[int, int] | None:

@@ -16,7 +16,7 @@ from nlp.evaluate import Report, Row, evaluate, read_tsv, render
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 58)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 59)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -198,6 +198,16 @@ def test_phrases_need_their_parts_in_order_within_one_clause() -> None:
     assert category("楼道灯又不亮了", rules) == "repair"
     assert category("不亮的是灯", rules) == "none"  # wrong order
     assert category("灯很好，不亮的是招牌", rules) == "none"  # another clause
+
+
+def test_any_order_phrases_take_the_closest_set_of_parts() -> None:
+    """An earlier occurrence of one part does not hide a closer set later in the message:
+    楼上 far back, 他们 next to 电话不接 in its own clause."""
+    rules = Rules(keywords={"dispute": {"电话不接&他们|楼上": 3.0}}, model=None, urgency=None)
+    assert category("楼上漏水泡了我家天花板很多天了,他们电话不接", rules) == "dispute"
+    assert category("电话不接的是他们", rules) == "dispute"  # any order
+    assert category("他们很好,电话不接的是物业", rules) == "none"  # not within one clause
+    assert category("楼上漏水泡了我家天花板很多天了,电话不接", rules) == "none"  # too far
 
 
 def test_patterns_and_bad_rules() -> None:
@@ -535,6 +545,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune55", 0.98, 0.026, 0.005),
         ("tune56", 0.98, 0.026, 0.005),
         ("tune57", 0.98, 0.026, 0.005),
+        ("tune58", 0.97, 0.026, 0.005),  # a hand in a lift door, a neighbour's leak: as repairs
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
