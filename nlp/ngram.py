@@ -164,14 +164,9 @@ class GramIndex:
         """Log-odds of each column of model number ``slot`` for n-grams from :meth:`grams`."""
         model = self.models[slot]
         assert model is not None, "no model in this slot"
-        if len(grams) < 2:  # itemgetter of one index gives the item, not a tuple
-            return {
-                column: prior + sum([odds[g] for g in grams])
-                for column, prior, odds in zip(
-                    model.columns, model.prior, self._columns[slot], strict=True
-                )
-            }
-        pick = itemgetter(*grams)  # one C call gathers a column's odds for these n-grams
+        # One C call gathers a column's odds for these n-grams (itemgetter of a single index
+        # gives the item, not a tuple, so short lists are gathered by hand).
+        pick = itemgetter(*grams) if len(grams) > 1 else lambda odds: [odds[g] for g in grams]
         return {
             column: prior + sum(pick(odds))
             for column, prior, odds in zip(
