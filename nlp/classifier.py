@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from nlp.location import parse_location
 from nlp.ngram import URGENT, GramIndex, NgramModel
 from nlp.normalize import normalize
-from nlp.rules import CATEGORIES, MAX_PHRASE_SPAN, Rule, Rules
+from nlp.rules import BACKOFF, CATEGORIES, MAX_PHRASE_SPAN, URGENCY, Rule, Rules
 from nlp.segment import cut, tokenizer, word_starts
 
 MAX_CLASSIFY_CHARS = 2000
@@ -451,7 +451,7 @@ def classify(text: str, rules: Rules) -> Classification:
         and scores[leader] > 0
         and _within_reach(scores, pulls, against, (up, leader_drop), rules)
     ):
-        for cat, odds in rules.grams.log_odds(0, msg.grams(rules.grams)).items():
+        for cat, odds in rules.grams.log_odds(BACKOFF, msg.grams(rules.grams)).items():
             floor = decisive_drop if cat in tally.decisive else drop
             combined[cat] += max(-floor, min(up, rules.model_weight * odds))
     best = max(CATEGORIES, key=lambda c: combined[c])
@@ -477,7 +477,7 @@ def classify(text: str, rules: Rules) -> Classification:
     if is_request and calm and not urgent and rules.urgency is not None:
         # An emergency no rule names (一个拿菜刀出来了, 外机往下沉): the urgency model reads
         # the wording. Only for a request: it never opens a ticket.
-        odds = rules.grams.log_odds(1, msg.grams(rules.grams)).get(URGENT, 0.0)
+        odds = rules.grams.log_odds(URGENCY, msg.grams(rules.grams)).get(URGENT, 0.0)
         if odds >= rules.urgency_threshold:
             urgent = True
             urgency = (round(odds, 3), rules.urgency)

@@ -43,6 +43,8 @@ DEFAULT_THRESHOLD = 3.0
 # A keyword this heavy names its category whatever the wording model says (see Rules).
 DECISIVE_WEIGHT = 4.0
 MAX_PHRASE_SPAN = 16  # characters from the first part's start to the last part's end
+# The models' places in Rules.grams (see gram_index in Rules.__post_init__).
+BACKOFF, URGENCY = 0, 1
 
 
 class RuleError(ValueError):
@@ -176,7 +178,7 @@ class Rules:
     # urgent recall 80% -> 92%, ordinary messages flagged urgent 2.4% -> 4.2%.
     urgency: NgramModel | None = field(default_factory=default_urgency_model)
     urgency_threshold: float = 8.0
-    # Both models' n-grams in one automaton (slot 0 the backoff, slot 1 the urgency model):
+    # Both models' n-grams in one automaton (slots BACKOFF and URGENCY):
     # a message needing both is scanned once. Shared by every rule set with these models.
     grams: GramIndex = field(init=False, repr=False)
     rules: list[Rule] = field(init=False, repr=False)
@@ -191,7 +193,7 @@ class Rules:
         # The built-in cues come first: their rule ids, and their part of the matcher's
         # index, are the same in every rebuild and are computed once per process.
         cue = _cue_index(self.cues)
-        self.grams = gram_index(self.model, self.urgency)
+        self.grams = gram_index(self.model, self.urgency)  # in BACKOFF, URGENCY order
         self.rules = list(cue.rules)
         self.errors = []
         for kind in EDITABLE_KINDS:
