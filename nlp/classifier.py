@@ -377,6 +377,34 @@ def _reversed_markers(markers: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile("|".join(re.escape(marker[::-1]) for marker in ordered))
 
 
+# What each rule kind does in the tally, looked up once per fired rule instead of testing
+# prefixes: (role, what it names: a category, cue group, urgent category or tier).
+_CATEGORY, _PULL, _URGENT, _TIER, _OTHER = range(5)
+_ROLES: dict[str, tuple[int, str]] = {}
+
+
+def _role(kind: str) -> tuple[int, str]:
+    role = _ROLES.get(kind)
+    if role is None:
+        if kind in CATEGORIES:
+            role = (_CATEGORY, kind)
+        elif kind in _PULLS:
+            role = (_PULL, kind)
+        elif kind.startswith("urgent:"):
+            role = (_URGENT, kind[7:])
+        elif kind.startswith("tier:"):
+            role = (_TIER, kind[5:])
+        else:
+            role = (_OTHER, kind)
+        _ROLES[kind] = role
+    return role
+
+
+# Evidence from a plain tuple: one C call, where the NamedTuple constructor is a Python one
+# (a few fired rules per message, each with its evidence).
+_new_tuple = tuple.__new__
+
+
 def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rules) -> _Tally:
     """Add up the fired rules, leaving out negated and shadowed ones."""
     scores = dict.fromkeys(CATEGORIES, 0.0)
@@ -386,46 +414,49 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
     decisive: set[str] = set()
     tiers: set[str] = set()
     evidence: list[Evidence] = []
+    roles = [_role(rule.kind) for rule, _ in fired]
     claims = [
-        (rule.kind.removeprefix("urgent:"), start, end, rule.kind.startswith("urgent:"))
-        for rule, (start, end) in fired
-        if rule.kind in scores or rule.kind.startswith("urgent:")
+        (name, start, end, role == _URGENT)
+        for (role, name), (_, (start, end)) in zip(roles, fired, strict=True)
+        if role in (_CATEGORY, _URGENT)
     ]
     negators = rules.cues.negation
     # Only a rule right after a negator's last character (or a softening one) can be
     # negated: one set lookup spares most rules the full check.
     negator_ends, clean = _negator_ends(negators), msg.clean
-    turn = _last_turn(msg.clean, rules.cues.contrast)
+    turn = _last_turn(clean, rules.cues.contrast)
     if turn is not None and not (
         turn[1]
         or any(
-            (rule.kind in scores or rule.kind == "complaint") and start >= turn[0]
-            for rule, (start, _) in fired
+            (role == _CATEGORY or name == "complaint") and start >= turn[0]
+            for (role, name), (_, (start, _)) in zip(roles, fired, strict=True)
         )
     ):
         turn = None  # nothing is reported or chased after the turn: the cues before it stand
-    for rule, span in fired:
-        kind = rule.kind
-        if kind.startswith("tier:"):
-            tiers.add(kind[5:])
-        elif kind in scores and len(claims) > 1 and _yields(kind, span, claims):
-            evidence.append(Evidence("shadowed", rule.text, kind, rule.weight))
+    shadowing = len(claims) > 1
+    decisive_weight = rules.model_decisive
+    for (role, name), (rule, span) in zip(roles, fired, strict=True):
+        if role == _TIER:
+            tiers.add(name)
+        elif role == _CATEGORY and shadowing and _yields(name, span, claims):
+            evidence.append(_new_tuple(Evidence, ("shadowed", rule.text, name, rule.weight)))
         elif span[0] and clean[span[0] - 1] in negator_ends and msg.negated(span[0], negators):
-            evidence.append(Evidence("negated", rule.text, kind, rule.weight))
-        elif kind in scores:
-            scores[kind] += rule.weight
-            evidence.append(Evidence("keyword", rule.text, kind, rule.weight))
-            if rule.weight >= rules.model_decisive:
-                decisive.add(kind)
-        elif kind in ("cancel", "notice") and turn is not None and span[1] <= turn[0]:
-            overruled = True
-            evidence.append(Evidence("overruled", rule.text, None, rule.weight))
-        elif kind in pulls:
-            pulls[kind] += rule.weight
-            evidence.append(Evidence(kind, rule.text, None, rule.weight))
-        elif kind.startswith("urgent:"):
-            urgent_for.append(kind[7:])
-            evidence.append(Evidence("urgent", rule.text, kind[7:]))
+            evidence.append(_new_tuple(Evidence, ("negated", rule.text, rule.kind, rule.weight)))
+        elif role == _CATEGORY:
+            scores[name] += rule.weight
+            evidence.append(_new_tuple(Evidence, ("keyword", rule.text, name, rule.weight)))
+            if rule.weight >= decisive_weight:
+                decisive.add(name)
+        elif role == _PULL:
+            if turn is not None and span[1] <= turn[0] and name in ("cancel", "notice"):
+                overruled = True
+                evidence.append(_new_tuple(Evidence, ("overruled", rule.text, None, rule.weight)))
+            else:
+                pulls[name] += rule.weight
+                evidence.append(_new_tuple(Evidence, (name, rule.text, None, rule.weight)))
+        elif role == _URGENT:
+            urgent_for.append(name)
+            evidence.append(_new_tuple(Evidence, ("urgent", rule.text, name, 0.0)))
     return _Tally(scores, pulls, urgent_for, tiers, evidence, overruled, frozenset(decisive))
 
 
