@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import re._constants as sre_constants  # type: ignore[import-not-found]  # a pattern's anchor
 import re._parser as sre_parser  # type: ignore[import-not-found]
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -244,6 +245,13 @@ class Rules:
     def words(self, category: str) -> dict[str, float]:
         """The category's rules as written, with their weights."""
         return {r.text: r.weight for r in self.rules if r.kind == category}
+
+    def repeated(self) -> dict[tuple[str, str], int]:
+        """Rules written more than once for the same kind, with how many times: the same
+        word in two entries, or an alternative of one entry (吹倒|刮倒) written again as an
+        entry of its own. Each copy fires and adds its weight, which is seldom meant."""
+        counts = Counter((rule.kind, rule.text) for rule in self.rules)
+        return {key: count for key, count in counts.items() if count > 1}
 
 
 MAX_VARIANTS = 256

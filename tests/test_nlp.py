@@ -425,6 +425,20 @@ def test_the_shared_ngram_pass_gives_each_models_own_odds(rules: Rules) -> None:
         assert alone.log_odds(1, alone.grams(text)) == rules.urgency.log_odds(text), text
 
 
+def test_repeated_rules_are_found_and_the_shipped_ones_do_not_grow(rules: Rules) -> None:
+    """A word written twice for one kind (two entries, or an alternative of one entry written
+    again alone) fires twice and adds its weight twice. ``Rules.repeated`` finds them; the
+    shipped rules hold 60 such repeats (merging them changes scores, so it needs a measured
+    round), and a rule edit must not add more."""
+    table = {"repair": {"吹倒|刮倒": 2.0, "刮倒": 1.5, "电梯": 1.0}, "dispute": {"刮倒": 1.0}}
+    made = Rules(keywords=table)
+    own = {key: n for key, n in made.repeated().items() if key[0] in ("repair", "dispute")}
+    assert own == {("repair", "刮倒"): 2}  # the built-in cue lists have repeats of their own
+    assert classify("大风把棚子刮倒了", made).scores["repair"] == 3.5  # why it matters
+    repeated = rules.repeated()
+    assert len(repeated) <= 60, sorted(repeated)
+
+
 def test_model_alone_never_opens_a_ticket() -> None:
     rules = Rules(keywords={})
     for text in ("3号楼电梯坏了好几天了", "楼上半夜装修吵死了", "社保卡在哪里补办"):
@@ -570,6 +584,7 @@ def test_held_out_set_does_not_regress(rules: Rules) -> None:
     assert report.macro_f1 >= 0.89
     assert report.false_ticket_rate <= 0.025
     assert report.missed_request_rate <= 0.058
+    assert report.urgent_recall is not None
     assert report.urgent_recall >= 0.9
 
 
