@@ -23,7 +23,7 @@ URGENT_ROUTING = 2.0  # routing words that decide who goes to an emergency
 _CLAUSE_BREAK_RE = re.compile(r"[,.!?;:，。！？；：\n]")
 # Question forms that contain a negator but ask rather than deny (是不是跳闸了, 有没有漏水).
 _NOT_NEGATION = ("是不是", "是否", "有没有", "能不能", "会不会", "可不可以")
-_NEGATION_GAP = "再也都还太很"
+_NEGATION_GAP = "再也都还太很真"  # 没再漏, 不太吵, 不是真着火
 # jieba keeps some adverb + verb runs as one word (又坏了, 都坏了); a one-character rule may
 # still fire inside such a token when only these characters come before it.
 _ADVERB_PREFIX = frozenset("又也都还就全总老再太很真好快一直经常天")
