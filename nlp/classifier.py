@@ -109,9 +109,11 @@ class Classification:
         }
 
 
-WORD_WINDOW = 6  # characters of context each side when deciding where a word starts
+WORD_WINDOW = 6  # characters left of a one-character word searched for a word running over it
+MAX_BLOCK = 40  # the most characters each side of it segmented to decide where words start
 # Characters jieba's default mode never puts inside a word (outside re_han_default).
 _SEPARATOR_RE = re.compile(r"[^\u4e00-\u9fd5a-zA-Z0-9+#&._%\-]")
+_LAST_SEPARATOR_RE = re.compile(r"(?s:.*)[^\u4e00-\u9fd5a-zA-Z0-9+#&._%\-]")
 
 
 class _Message:
@@ -132,24 +134,30 @@ class _Message:
         """Whether a word begins at ``index``: jieba starts a token there, or only adverbs of
         the same token come before it (又坏了).
 
-        Only one-character rules ask, so jieba segments a window around the character rather
-        than the whole message: on the corpora the decision is identical to full segmentation
-        for every character (tests/test_nlp.py), at a fraction of the cost.
+        Only one-character rules ask, so jieba segments just the stretch of text it would
+        segment on its own — the run between punctuation or spaces around the character
+        (jieba never joins across them) — rather than the whole message: the same decision
+        as full segmentation (tests/test_nlp.py checks every character of the corpora), at
+        a fraction of the cost. Only in a run longer than MAX_BLOCK characters either side
+        is the decision taken on a window of that size.
         """
-        if index == 0 or _SEPARATOR_RE.match(self.clean, index - 1):
+        text = self.clean
+        if index == 0 or _SEPARATOR_RE.match(text, index - 1):
             return True  # jieba never joins across the start, spaces or punctuation
         if not self._may_be_covered(index):
             return True  # no dictionary word can run across it: every cut starts a word here
-        low, high = max(0, index - WORD_WINDOW), index + WORD_WINDOW
         window = self._window
-        if window is None or not (window[0] <= low and high <= window[1]):
-            if window is not None and low - window[1] < WORD_WINDOW:
-                low = min(low, window[0])  # one segmentation for neighbouring hits
-            starts = [low + start for start in word_starts(self.clean[low:high])]
+        if window is None or not (window[0] <= index < window[1]):
+            floor = max(0, index - MAX_BLOCK)
+            before = _LAST_SEPARATOR_RE.match(text, floor, index)
+            low = before.end() if before else floor
+            after = _SEPARATOR_RE.search(text, index, index + MAX_BLOCK)
+            high = after.start() if after else min(len(text), index + MAX_BLOCK)
+            starts = [low + start for start in word_starts(text[low:high])]
             window = self._window = (low, high, starts)
         starts = window[2]
         token_start = starts[bisect_right(starts, index) - 1]
-        return all(ch in _ADVERB_PREFIX for ch in self.clean[token_start:index])
+        return all(ch in _ADVERB_PREFIX for ch in text[token_start:index])
 
     def _may_be_covered(self, index: int) -> bool:
         """Whether a dictionary word might start left of ``index`` and run over it: jieba's

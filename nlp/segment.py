@@ -111,7 +111,7 @@ def word_starts(text: str) -> list[int]:
     The same decisions as jieba's dictionary segmentation (``cut(text, HMM=False)``): its
     blocks, its word graph, its most probable route with ties to the longer word, runs of
     single letters and digits kept as one word, and each whitespace or other character
-    alone. The classifier asks this for a dozen characters around a one-character rule
+    alone. The classifier asks this for the clause around a one-character rule
     word; skipping jieba's generators and per-word strings makes that about twice as fast
     (tests/test_nlp.py checks it against ``cut`` on every corpus message).
     """
