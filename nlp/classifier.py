@@ -22,6 +22,9 @@ MIN_CATEGORY_EVIDENCE = 1.0  # the least category evidence complaint cues may li
 URGENT_ROUTING = 2.0  # routing words that decide who goes to an emergency
 _CLAUSE_BREAK_RE = re.compile(r"[,.!?;:，。！？；：\n]")
 # Question forms that contain a negator but ask rather than deny (是不是跳闸了, 有没有漏水).
+# What keeps an emergency word from reporting one: a near miss (差点摔), a fear or a
+# supposition (怕哪天掉下去, 万一着火) in the same clause before it.
+_HYPOTHETICAL_RE = re.compile("差点|差一点|险些|万一|要是|如果|假如|生怕|怕哪天|担心会|以防|防止")
 _NOT_NEGATION = ("是不是", "是否", "有没有", "能不能", "会不会", "可不可以")
 _NEGATION_GAP = "再也都还太很真"  # 没再漏, 不太吵, 不是真着火
 # jieba keeps some adverb + verb runs as one word (又坏了, 都坏了); a one-character rule may
@@ -413,6 +416,20 @@ def _role(kind: str) -> tuple[int, str]:
 _new_tuple = tuple.__new__
 
 
+def _hypothetical(clean: str, span: tuple[int, int], rule: Rule) -> bool:
+    """Whether a near miss, a fear or a supposition comes before the end of an emergency
+    rule's match, in the clause where the match starts — unless the rule names it itself
+    (差点砸到: a thing that fell and nearly hit someone is the emergency)."""
+    start = span[0]
+    while start and clean[start - 1] not in _CLAUSE_MARKS:
+        start -= 1
+    found = _HYPOTHETICAL_RE.search(clean, start, span[1])
+    return found is not None and found.group() not in rule.text
+
+
+_CLAUSE_MARKS = frozenset(",.!?;:，。！？；：\n")
+
+
 def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rules) -> _Tally:
     """Add up the fired rules, leaving out negated and shadowed ones."""
     scores = dict.fromkeys(CATEGORIES, 0.0)
@@ -462,6 +479,8 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
             else:
                 pulls[name] += rule.weight
                 evidence.append(_new_tuple(Evidence, (name, rule.text, None, rule.weight)))
+        elif role == _URGENT and _hypothetical(clean, span, rule):
+            evidence.append(_new_tuple(Evidence, ("negated", rule.text, rule.kind, 0.0)))
         elif role == _URGENT:
             urgent_for.append(name)
             evidence.append(_new_tuple(Evidence, ("urgent", rule.text, name, 0.0)))

@@ -16,7 +16,7 @@ from nlp.evaluate import Report, Row, evaluate, read_tsv, render
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 67)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 68)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -133,6 +133,24 @@ def test_a_person_missing_is_urgent_a_thing_of_theirs_is_not(rules: Rules) -> No
 )
 def test_negation_and_cancel_cues(rules: Rules, text: str, expected: str) -> None:
     assert category(text, rules) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "urgent"),
+    [
+        ("健身器材的踏板断了，老人上去差点摔", False),  # a near miss: a repair, no emergency
+        ("健身器材的踏板断了，老人上去摔了，起不来", True),
+        ("楼道窗户的玻璃松了，怕哪天掉下去", False),  # a fear
+        ("楼道窗户的玻璃掉下去了，砸到人了", True),
+        ("楼上的冰柜压缩机掉到楼下来了，差点砸到人", True),  # the rule names the near miss
+    ],
+)
+def test_a_near_miss_or_a_fear_is_no_emergency(rules: Rules, text: str, urgent: bool) -> None:
+    """An emergency word after 差点 / 怕哪天 / 万一 in its clause reports no emergency, unless
+    the emergency rule itself is written with it (差点砸到: something fell)."""
+    result = classify(text, rules)
+    assert result.category == "repair"
+    assert result.urgent is urgent
 
 
 @pytest.mark.parametrize(
@@ -568,6 +586,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune64", 0.98, 0.026, 0.005),
         ("tune65", 0.98, 0.026, 0.005),
         ("tune66", 0.98, 0.026, 0.005),
+        ("tune67", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
