@@ -24,7 +24,10 @@ _CLAUSE_BREAK_RE = re.compile(r"[,.!?;:，。！？；：\n]")
 # Question forms that contain a negator but ask rather than deny (是不是跳闸了, 有没有漏水).
 # What keeps an emergency word from reporting one: a near miss (差点摔), a fear or a
 # supposition (怕哪天掉下去, 万一着火) in the same clause before it.
-_HYPOTHETICAL_RE = re.compile("差点|差一点|险些|万一|要是|如果|假如|生怕|怕哪天|担心会|以防|防止")
+# A habit is no emergency either (老母亲起夜总摔: a grab bar is wanted, not an ambulance).
+_HYPOTHETICAL_RE = re.compile(
+    "差点|差一点|险些|万一|要是|如果|假如|生怕|怕哪天|担心会|以防|防止|总摔|老摔|经常摔|容易摔|怕摔|防摔"
+)
 _NOT_NEGATION = ("是不是", "是否", "有没有", "能不能", "会不会", "可不可以")
 _NEGATION_GAP = "再也都还太很真"  # 没再漏, 不太吵, 不是真着火
 # jieba keeps some adverb + verb runs as one word (又坏了, 都坏了); a one-character rule may

@@ -16,7 +16,7 @@ from nlp.evaluate import Report, Row, evaluate, read_tsv, render
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 68)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 69)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -587,6 +587,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune65", 0.98, 0.026, 0.005),
         ("tune66", 0.98, 0.026, 0.005),
         ("tune67", 0.98, 0.026, 0.005),
+        ("tune68", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
@@ -699,7 +700,7 @@ def _chatter_report(name: str, size: int, rules: Rules) -> Report:
 def test_evaluate_counts_urgent_false_alarms(rules: Rules) -> None:
     rows = [
         Row("repair", "3号楼电梯困人了", True, 1),
-        Row("repair", "楼梯扶手松动了，老人扶着怕摔", False, 2),  # a known false alarm
+        Row("repair", "厨房墙砖一块一块往下掉，已经掉了三块", False, 2),  # a known false alarm
         Row("repair", "路灯不亮了", False, 3),
     ]
     report = evaluate(rows, rules)
