@@ -34,6 +34,7 @@ from bot.roster import Shift, parse_shift
 
 Path_ = tuple[str | int, ...]
 MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_KEYWORD = 100  # characters of a keyword rule the rule store keeps (keywords.word)
 BUILDING_BYTES = 18
 
 
@@ -351,8 +352,16 @@ def _cross_check(data: dict[str, Any], problems: _Problems) -> None:
     keywords = data.get("keywords")
     if isinstance(keywords, dict):
         for category, words in keywords.items():
-            if isinstance(words, dict) and any(not str(w).strip() for w in words):
+            if not isinstance(words, dict):
+                continue
+            if any(not str(w).strip() for w in words):
                 problems.add(("keywords", category), "empty keyword")
+            for word in words:
+                if len(str(word).strip()) > MAX_KEYWORD:
+                    problems.add(
+                        ("keywords", category),
+                        f"keyword longer than {MAX_KEYWORD} characters: {str(word)[:30]}…",
+                    )
 
 
 def _check_staff(data: dict[str, Any], problems: _Problems) -> set[str]:

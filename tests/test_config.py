@@ -170,6 +170,20 @@ def test_keywords_need_known_categories_and_positive_weights() -> None:
     assert loaded.keywords == {"chatter": {"你好": 1.0}}
 
 
+def test_a_keyword_longer_than_the_store_keeps_is_refused() -> None:
+    """The rule store keeps 100 characters of a keyword: a longer one in the file is named as a
+    problem when the file is read, not a failure when it is seeded into PostgreSQL."""
+    long_rule = "re:(" + "|".join(f"词{i}" for i in range(40)) + ")"
+    found = problems_of(MINIMAL + f'keywords:\n  dispute: {{"{long_rule}": 2, 吵架: 1}}\n')
+    assert any("keywords.dispute" in p and "longer than 100" in p for p in found), found
+    fits = "re:(" + "|".join(f"词{i}" for i in range(20)) + ")"
+    assert len(fits) <= 100
+    loaded = parse_community_text(
+        MINIMAL + f'keywords:\n  dispute: {{"{fits}": 2}}\n', source="c.yaml"
+    )
+    assert loaded.keywords == {"dispute": {fits: 2.0}}
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

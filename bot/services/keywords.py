@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 import yaml
 
 import nlp
+from bot.config import MAX_KEYWORD
 from bot.directory import DirectoryHolder
 from bot.domain import (
     DISTRICT,
@@ -29,7 +30,7 @@ from nlp.rules import DECISIVE_WEIGHT
 
 logger = logging.getLogger(__name__)
 DEFAULT_WEIGHT = DECISIVE_WEIGHT  # one such word alone makes a ticket
-MAX_WORD = 100
+MAX_WORD = MAX_KEYWORD  # the rule store keeps no more
 MAX_WEIGHT = 100.0
 WHAT_IF_MESSAGES = 200
 MAX_IMPORT_BYTES = 1_000_000
