@@ -1,0 +1,58 @@
+"""The replay tool's pure parts: reading candidates, adding them, reading a report."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.replay import Candidate, add_rules, parse_report, read_candidates
+
+COMMUNITY = "keywords:\n  repair:\n    电梯: 1\n  dispute:\n    吵: 1\n"
+CUES = "cancel:\n  修好了: 4.5\nnotice:\n  通知: 3\n"
+
+
+def test_candidates_are_read_one_a_line_with_comments_skipped() -> None:
+    text = "# a comment\n\ndispute\t有人+把: 2\ncues:notice\t辟谣: 3\n"
+    assert read_candidates(text) == [
+        Candidate("dispute", "有人+把: 2"),
+        Candidate("cues:notice", "辟谣: 3"),
+    ]
+
+
+@pytest.mark.parametrize("line", ["dispute 有人把: 2", "dispute\t", "dispute\t有人把"])
+def test_a_malformed_candidate_is_refused(line: str) -> None:
+    with pytest.raises(ValueError, match="line 1"):
+        read_candidates(line)
+
+
+def test_candidates_go_first_in_their_section() -> None:
+    community, cues = add_rules(
+        COMMUNITY,
+        CUES,
+        [Candidate("dispute", "有人+把: 2"), Candidate("cues:notice", "辟谣: 3")],
+    )
+    assert "  dispute:\n    有人+把: 2\n    吵: 1\n" in community
+    assert "notice:\n  辟谣: 3\n  通知: 3\n" in cues
+    assert community.count("有人+把") == 1
+    assert "修好了: 4.5" in cues
+
+
+@pytest.mark.parametrize("section", ["service", "cues:chatter"])
+def test_a_section_that_is_not_there_is_an_error(section: str) -> None:
+    with pytest.raises(ValueError, match="no "):
+        add_rules(COMMUNITY, CUES, [Candidate(section, "词: 1")])
+
+
+def test_the_evaluate_report_is_read() -> None:
+    report = (
+        "macro-F1                       0.890\n"
+        "false-ticket rate (none -> request): 2.50%\n"
+        "missed-request rate (request -> none): 9.62%\n"
+        "misclassified (2):\n"
+        "  line 14: dispute -> repair [urgent missed]\t有人在打架\n"
+        "  line 18: service -> none\t找谁问\n"
+    )
+    outcome = parse_report(report)
+    assert (outcome.macro_f1, outcome.false_tickets, outcome.missed) == (0.89, 2.5, 9.62)
+    assert outcome.errors == {("dispute -> repair", "有人在打架"), ("service -> none", "找谁问")}
+    with pytest.raises(ValueError, match="macro-F1"):
+        parse_report("Error: cannot read tests/data/heldout.tsv")
