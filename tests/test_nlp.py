@@ -602,17 +602,17 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 72nd set, 92 messages). Measured once: macro-F1 0.890,
-    false tickets 2.5%, missed requests 9.6%, urgent recall 100% of 10 (the issue's targets:
-    0.92, 3%, 5%, 100%; false tickets and urgent recall met). These floors are the measured
+    """Never tuned or trained on (the 73rd set, 92 messages). Measured once: macro-F1 0.937,
+    false tickets 2.5%, missed requests 3.8%, urgent recall 100% of 10 (the issue's targets:
+    0.92, 3%, 5%, 100%; all met, with six urgent false alarms). These floors are the measured
     level, so a change that makes generalisation worse fails here. See BENCHMARKS.md for the
     history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.885
+    assert report.macro_f1 >= 0.935
     assert report.false_ticket_rate <= 0.025
-    assert report.missed_request_rate <= 0.097
+    assert report.missed_request_rate <= 0.039
     assert report.urgent_recall == 1.0
 
 
