@@ -605,18 +605,18 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 74th set, 92 messages). Measured once: macro-F1 0.935,
-    false tickets 2.5%, missed requests 5.8%, urgent recall 70% of 10 (the issue's targets:
-    0.92, 3%, 5%, 100%; macro-F1 and false tickets met). These floors are the measured level,
-    so a change that makes generalisation worse fails here. See BENCHMARKS.md for the history."""
+    """Never tuned or trained on (the 75th set, 92 messages). Measured once: macro-F1 0.910,
+    false tickets 0.0%, missed requests 7.7%, urgent recall 90% of 10 (the issue's targets:
+    0.92, 3%, 5%, 100%; false tickets met). These floors are the measured level, so a change
+    that makes generalisation worse fails here. See BENCHMARKS.md for the history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.93
-    assert report.false_ticket_rate <= 0.025
-    assert report.missed_request_rate <= 0.058
+    assert report.macro_f1 >= 0.905
+    assert report.false_ticket_rate <= 0.0
+    assert report.missed_request_rate <= 0.077
     assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.7
+    assert report.urgent_recall >= 0.9
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
