@@ -260,15 +260,32 @@ MAX_VARIANTS = 256
 _SYNTAX = frozenset("+&")  # characters that make a rule a phrase
 
 
-def pattern_anchor(pattern: str) -> str:
-    """The longest run of literal characters every match of ``pattern`` must contain (those
-    outside groups, alternatives, repeats and look-arounds), or "" when there is none."""
+def pattern_anchors(pattern: str) -> tuple[str, ...]:
+    """Literal texts one of which every match of ``pattern`` must contain, or () when there
+    are none: the longest run of literal characters outside groups, alternatives, repeats
+    and look-arounds; failing that, a group of alternatives each with a literal run of its
+    own ((社区|居委会|街道办)…: every match holds one of the three)."""
     try:
         parsed = sre_parser.parse(pattern)
     except (re.error, RecursionError):
-        return ""
-    best = run = ""
+        return ()
+    run = _literal_run(parsed.data)
+    if run:
+        return (run,)
     for op, value in parsed.data:
+        if op is sre_constants.SUBPATTERN:
+            body = value[-1].data
+            if len(body) == 1 and body[0][0] is sre_constants.BRANCH:
+                runs = tuple(_literal_run(branch.data) for branch in body[0][1][1])
+                if all(runs):
+                    return runs
+    return ()
+
+
+def _literal_run(items: list[tuple[Any, Any]]) -> str:
+    """The longest run of consecutive literal characters among a pattern's items."""
+    best = run = ""
+    for op, value in items:
         if op is sre_constants.LITERAL:
             run += chr(value)
         else:
@@ -321,11 +338,13 @@ def _index_rules(rules: list[Rule], first_id: int, tables: _Index) -> None:
         if rule.pattern is not None:
             patterns.append(rule_id)
             # A pattern runs only when the automaton saw a literal it cannot match without
-            # (the 说 of 说(了)?明天): most messages skip most patterns. The anchor is
-            # recorded like a phrase part whose rule can never complete.
-            if anchor := pattern_anchor(rule.pattern.pattern):
+            # (the 说 of 说(了)?明天, or one of 社区 / 居委会 in (社区|居委会)…): most messages
+            # skip most patterns. Each anchor is recorded like a phrase part whose rule can
+            # never complete.
+            if anchors := pattern_anchors(rule.pattern.pattern):
                 mask, is_anchored = -1, True
-                index[anchor] = (*get(anchor, ()), (rule_id, 0))
+                for anchor in dict.fromkeys(anchors):
+                    index[anchor] = (*get(anchor, ()), (rule_id, 0))
         elif rule.plain:
             index[rule.text] = (*get(rule.text, ()), (rule_id, 0))
         else:

@@ -13,6 +13,7 @@ from bot.config import CommunityFile
 from nlp import Rules, classify, normalize, parse_location
 from nlp.classifier import _ADVERB_PREFIX, _Message
 from nlp.evaluate import Report, Row, evaluate, read_tsv, render
+from nlp.rules import pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
@@ -441,6 +442,35 @@ def test_the_shared_ngram_pass_gives_each_models_own_odds(rules: Rules) -> None:
         assert rules.grams.log_odds(0, grams) == rules.model.log_odds(text), text
         assert rules.grams.log_odds(1, grams) == rules.urgency.log_odds(text), text
         assert alone.log_odds(1, alone.grams(text)) == rules.urgency.log_odds(text), text
+
+
+@pytest.mark.parametrize(
+    ("pattern", "anchors"),
+    [
+        (r"说(了)?[，,]?(明天|下周)", ("说",)),  # a literal outside any group
+        (r"(社区(?!医院)|居委会)[^。]{0,14}(吗|么)", ("社区", "居委会")),  # one per alternative
+        (r"(是正常的|[，,]\s*正常的)", ("是正常的", "正常的")),
+        (r"(a|b*)x?", ()),  # an alternative with no literal: no anchor, the scan always runs
+        (r"[开关]不了", ("不了",)),
+        (r"\d+[点时]", ()),  # no literal every match must hold
+    ],
+)
+def test_pattern_anchors(pattern: str, anchors: tuple[str, ...]) -> None:
+    assert pattern_anchors(pattern) == anchors
+
+
+def test_every_shipped_pattern_is_anchored(rules: Rules) -> None:
+    """A pattern without an anchor is a regex scan of every message; the shipped ones all have
+    one, and an anchored pattern still finds what it finds unanchored (every corpus text)."""
+    assert [rules.rules[i].text for i in rules.patterns if not rules.anchored[i]] == []
+    texts = [normalize(r.text) for name in TUNING_SETS for r in read_tsv(DATA / f"{name}.tsv")[0]]
+    for rule_id in rules.patterns:
+        rule = rules.rules[rule_id]
+        assert rule.pattern is not None
+        anchors = pattern_anchors(rule.pattern.pattern)
+        for text in texts:
+            if rule.pattern.search(text):
+                assert any(anchor in text for anchor in anchors), (rule.text, text)
 
 
 def test_repeated_rules_are_found_and_the_shipped_ones_do_not_grow(rules: Rules) -> None:
