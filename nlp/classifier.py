@@ -20,14 +20,16 @@ MAX_CLASSIFY_CHARS = 2000
 COMPLAINT_CAP = 1.5  # the most that complaint cues add to a category's score
 MIN_CATEGORY_EVIDENCE = 1.0  # the least category evidence complaint cues may lift
 URGENT_ROUTING = 2.0  # routing words that decide who goes to an emergency
-_CLAUSE_BREAK_RE = re.compile(r"[,.!?;:，。！？；：\n]")
-# Question forms that contain a negator but ask rather than deny (是不是跳闸了, 有没有漏水).
+_CLAUSE_BREAK = r"[,.!?;:，。！？；：\n]"
+_CLAUSE_BREAK_RE = re.compile(_CLAUSE_BREAK)
+_LAST_CLAUSE_BREAK_RE = re.compile(r"(?s:.*)" + _CLAUSE_BREAK)  # the last one before a point
 # What keeps an emergency word from reporting one: a near miss (差点摔), a fear or a
 # supposition (怕哪天掉下去, 万一着火) in the same clause before it.
 # A habit is no emergency either (老母亲起夜总摔: a grab bar is wanted, not an ambulance).
 _HYPOTHETICAL_RE = re.compile(
     "差点|差一点|险些|万一|要是|如果|假如|生怕|怕哪天|担心会|以防|防止|总摔|老摔|经常摔|容易摔|怕摔|防摔"
 )
+# Question forms that contain a negator but ask rather than deny (是不是跳闸了, 有没有漏水).
 _NOT_NEGATION = ("是不是", "是否", "有没有", "能不能", "会不会", "可不可以")
 _NEGATION_GAP = "再也都还太很真"  # 没再漏, 不太吵, 不是真着火
 # jieba keeps some adverb + verb runs as one word (又坏了, 都坏了); a one-character rule may
@@ -118,8 +120,9 @@ class Classification:
 WORD_WINDOW = 6  # characters left of a one-character word searched for a word running over it
 MAX_BLOCK = 40  # the most characters each side of it segmented to decide where words start
 # Characters jieba's default mode never puts inside a word (outside re_han_default).
-_SEPARATOR_RE = re.compile(r"[^\u4e00-\u9fd5a-zA-Z0-9+#&._%\-]")
-_LAST_SEPARATOR_RE = re.compile(r"(?s:.*)[^\u4e00-\u9fd5a-zA-Z0-9+#&._%\-]")
+_SEPARATOR = r"[^\u4e00-\u9fd5a-zA-Z0-9+#&._%\-]"
+_SEPARATOR_RE = re.compile(_SEPARATOR)
+_LAST_SEPARATOR_RE = re.compile(r"(?s:.*)" + _SEPARATOR)  # the last one before a point
 
 
 class _Message:
@@ -423,14 +426,9 @@ def _hypothetical(clean: str, span: tuple[int, int], rule: Rule) -> bool:
     """Whether a near miss, a fear or a supposition comes before the end of an emergency
     rule's match, in the clause where the match starts — unless the rule names it itself
     (差点砸到: a thing that fell and nearly hit someone is the emergency)."""
-    start = span[0]
-    while start and clean[start - 1] not in _CLAUSE_MARKS:
-        start -= 1
-    found = _HYPOTHETICAL_RE.search(clean, start, span[1])
+    before = _LAST_CLAUSE_BREAK_RE.match(clean, 0, span[0])
+    found = _HYPOTHETICAL_RE.search(clean, before.end() if before else 0, span[1])
     return found is not None and found.group() not in rule.text
-
-
-_CLAUSE_MARKS = frozenset(",.!?;:，。！？；：\n")
 
 
 def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rules) -> _Tally:

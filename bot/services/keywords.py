@@ -30,7 +30,6 @@ from nlp.rules import DECISIVE_WEIGHT
 
 logger = logging.getLogger(__name__)
 DEFAULT_WEIGHT = DECISIVE_WEIGHT  # one such word alone makes a ticket
-MAX_WORD = MAX_KEYWORD  # the rule store keeps no more
 MAX_WEIGHT = 100.0
 WHAT_IF_MESSAGES = 200
 MAX_IMPORT_BYTES = 1_000_000
@@ -78,7 +77,7 @@ def check_word(category: str, word: str) -> str:
     if category not in nlp.EDITABLE_KINDS:
         raise BadKeyword("category", category)
     word = " ".join(str(word).split())
-    if not word or len(word) > MAX_WORD or any(ord(c) < 32 for c in word):
+    if not word or len(word) > MAX_KEYWORD or any(ord(c) < 32 for c in word):
         raise BadKeyword("word", word[:40])
     try:
         nlp.compile_rule(category, word, 1.0)
