@@ -341,26 +341,28 @@ def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
     first: dict[int, tuple[int, int]] = {}
     found: dict[int, list[tuple[int, int, int]]] = {}
     seen: dict[int, int] = {}  # bitmask of the parts of each multi-part rule seen so far
-    plain = rules.plain
     if rules.automaton is not None and msg.clean:
-        for end, (length, targets) in rules.automaton.iter(msg.clean):
-            for rule_id, part_no in targets:
-                if plain[rule_id]:
-                    if rule_id not in first:
-                        first[rule_id] = (end - length + 1, end + 1)
+        for end, (length, words, parts) in rules.automaton.iter(msg.clean):
+            start, stop = end - length + 1, end + 1
+            for rule_id in words:
+                if rule_id not in first:
+                    first[rule_id] = (start, stop)
+            for rule_id, part_no, bit in parts:
+                if rule_id in seen:
+                    found[rule_id].append((part_no, start, stop))
+                    seen[rule_id] |= bit
                 else:
-                    found.setdefault(rule_id, []).append((part_no, end - length + 1, end + 1))
-                    seen[rule_id] = seen.get(rule_id, 0) | (1 << part_no)
+                    found[rule_id] = [(part_no, start, stop)]
+                    seen[rule_id] = bit
     all_rules = rules.rules
     fired = [(all_rules[rule_id], span) for rule_id, span in first.items()]
-    anchored = rules.anchored
-    for rule_id in rules.patterns:
-        if anchored[rule_id] and rule_id not in found:
-            continue  # its anchor literal is not in the message: it cannot match
+    full = rules.full_masks
+    # Patterns run in rule order: one without an anchor always, an anchored one (its mask is
+    # -1) only when the automaton saw its anchor literal — most messages run none.
+    for rule_id in sorted([*rules.unanchored, *(r for r in found if full[r] == -1)]):
         pattern = all_rules[rule_id].pattern
         if pattern is not None and (match := pattern.search(msg.clean)):
             fired.append((all_rules[rule_id], (match.start(), match.end())))
-    full = rules.full_masks
     for rule_id, occurrences in found.items():
         if seen[rule_id] != full[rule_id]:
             continue  # a part is missing: the rule cannot fire

@@ -187,8 +187,8 @@ class Rules:
     rules: list[Rule] = field(init=False, repr=False)
     patterns: list[int] = field(init=False, repr=False)
     anchored: list[bool] = field(init=False, repr=False)
-    plain: list[bool] = field(init=False, repr=False)
     full_masks: list[int] = field(init=False, repr=False)
+    unanchored: list[int] = field(init=False, repr=False)  # patterns run on every message
     automaton: Any = field(init=False, repr=False)
     errors: list[str] = field(init=False, repr=False)
 
@@ -230,16 +230,16 @@ class Rules:
             dict(cue.keys),
             list(cue.patterns),
             list(cue.anchored),
-            list(cue.plain),
             list(cue.full_masks),
         )
         _index_rules(self.rules[len(cue.rules) :], len(cue.rules), tables)
         index = tables.keys
         self.patterns, self.anchored = tables.patterns, tables.anchored
-        self.plain, self.full_masks = tables.plain, tables.full_masks
+        self.full_masks = tables.full_masks
+        self.unanchored = [rule_id for rule_id in self.patterns if not self.anchored[rule_id]]
         automaton = ahocorasick.Automaton()
-        for key, targets in index.items():
-            automaton.add_word(key, (len(key), targets))
+        for key, (words, parts) in index.items():
+            automaton.add_word(key, (len(key), words, parts))
         if index:
             automaton.make_automaton()
         self.automaton = automaton if index else None
@@ -313,27 +313,29 @@ def expand_alternatives(raw: str) -> list[str]:
 
 
 _CUE_INDEX: dict[int, tuple[Cues, _Index]] = {}
+_NO_TARGETS: tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]] = ((), ())
 
 
 class _Index(NamedTuple):
     """Rules and their entries in the matcher's index (see :func:`_index_rules`)."""
 
     rules: list[Rule]
-    keys: dict[str, tuple[tuple[int, int], ...]]
+    # each key: the plain rules it fires (at its first occurrence) and the parts it is of
+    # other rules (rule id, part number, the part's bit in the rule's mask), kept apart so
+    # the matcher's inner loop needs no test per target
+    keys: dict[str, tuple[tuple[int, ...], tuple[tuple[int, int, int], ...]]]
     patterns: list[int]
     anchored: list[bool]
-    plain: list[bool]
     full_masks: list[int]
 
 
 def _index_rules(rules: list[Rule], first_id: int, tables: _Index) -> None:
     """Add ``rules`` (numbered from ``first_id``) to the matcher's tables: each word or
-    phrase part becomes an automaton key pointing at (rule id, part number)."""
+    phrase part becomes an automaton key pointing at the rule (and the part)."""
     index, patterns, anchored = tables.keys, tables.patterns, tables.anchored
-    plain, full_masks = tables.plain, tables.full_masks
+    full_masks = tables.full_masks
     get = index.get
     for rule_id, rule in enumerate(rules, first_id):
-        plain.append(rule.plain)
         mask, is_anchored = (1 << len(rule.parts)) - 1, False
         if rule.pattern is not None:
             patterns.append(rule_id)
@@ -344,14 +346,18 @@ def _index_rules(rules: list[Rule], first_id: int, tables: _Index) -> None:
             if anchors := pattern_anchors(rule.pattern.pattern):
                 mask, is_anchored = -1, True
                 for anchor in dict.fromkeys(anchors):
-                    index[anchor] = (*get(anchor, ()), (rule_id, 0))
+                    words, parts = get(anchor, _NO_TARGETS)
+                    index[anchor] = (words, (*parts, (rule_id, 0, 1)))
         elif rule.plain:
-            index[rule.text] = (*get(rule.text, ()), (rule_id, 0))
+            words, parts = get(rule.text, _NO_TARGETS)
+            index[rule.text] = ((*words, rule_id), parts)
         else:
             for part_no, part in enumerate(rule.parts):
+                bit = 1 << part_no
                 for alternative in part.split("|"):
                     if alternative:
-                        index[alternative] = (*get(alternative, ()), (rule_id, part_no))
+                        words, parts = get(alternative, _NO_TARGETS)
+                        index[alternative] = (words, (*parts, (rule_id, part_no, bit)))
         anchored.append(is_anchored)
         full_masks.append(mask)
 
@@ -372,7 +378,7 @@ def _cue_index(cues: Cues) -> _Index:
         holder._add_all(f"tier:{tier}", ((w, 0.0) for w in words))
     if holder.errors:
         raise RuleError("; ".join(holder.errors))
-    built = _Index(holder.rules, {}, [], [], [], [])
+    built = _Index(holder.rules, {}, [], [], [])
     _index_rules(built.rules, 0, built)
     _CUE_INDEX[id(cues)] = (cues, built)
     return built

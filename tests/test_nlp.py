@@ -239,6 +239,23 @@ def test_patterns_and_bad_rules() -> None:
     assert "unclosed" in rules.errors[0]
 
 
+def test_patterns_with_and_without_an_anchor_fire_in_rule_order() -> None:
+    # \d{3,} has no literal the automaton could see first: it runs on every message; the
+    # anchored ones run only when their literal (坏, 漏) is in the message, and all of them
+    # in the order written, not the order their words come in the message.
+    rules = Rules(
+        keywords={"repair": {r"re:[坏破]了": 2.0, r"re:\d{3,}": 1.0, r"re:漏.{0,2}水": 1.0}},
+        model=None,
+    )
+    assert [rules.rules[i].text for i in rules.unanchored] == [r"re:\d{3,}"]
+    result = classify("厨房漏了点水，501的龙头坏了", rules)
+    written = [r"re:[坏破]了", r"re:\d{3,}", r"re:漏.{0,2}水"]
+    assert [e.word for e in result.rule_evidence] == written
+    assert result.category == "repair"
+    assert [e.word for e in classify("501", rules).rule_evidence] == [r"re:\d{3,}"]
+    assert [e.word for e in classify("灯坏了", rules).rule_evidence] == [r"re:[坏破]了"]
+
+
 def test_longer_match_of_another_category_wins() -> None:
     rules = Rules(keywords={"repair": {"门禁": 3.0}, "service": {"门禁卡": 3.0}}, model=None)
     assert category("门禁卡丢了", rules) == "service"
