@@ -12,9 +12,14 @@ sets and breaks none is a general one; one that only fixes the set it was writte
 CANDIDATES.txt holds one rule a line, ``SECTION<TAB>RULE: WEIGHT`` as the community file or
 the cue file writes it: SECTION is a keyword category (``repair``, ``dispute``, ``service``)
 of the community file, or ``cues:GROUP`` (``cues:cancel``, ``cues:notice`` …) of
-``nlp/data/cues.yaml``. Lines starting with ``#`` are comments. For example::
+``nlp/data/cues.yaml``; an emergency family takes no weight, under ``cues:urgent:CATEGORY``
+(who must go). Lines starting with ``#`` are comments. For example::
 
     dispute\t"re:(邻居|隔壁|有人)[^，。！？,!?]{0,6}把": 2
+    cues:urgent:repair\t水箱|储水罐&胀破|爆裂
+
+Errors are the misclassified messages (an emergency not flagged counts as one) and the
+urgent false alarms, each with its text.
 
 The set measured in round N is found as the parent of the commit "Classifier round N+1: …"
 (the newest set is at HEAD). Each is checked out once as a git worktree under a temporary
@@ -38,6 +43,8 @@ CUES = Path("nlp/data/cues.yaml")
 HELD_OUT = Path("tests/data/heldout.tsv")
 _ROUND_RE = re.compile(r"^([0-9a-f]+) Classifier round (\d+):")
 _ERROR_RE = re.compile(r"line \d+: (\w+ -> \w+)[^\t]*\t(.*)")
+_FALSE_ALARM_RE = re.compile(r"line \d+: (\w+)\t(.*)")
+URGENT = "cues:urgent:"
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,8 @@ def read_candidates(text: str) -> list[Candidate]:
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         section, tab, line = raw.partition("\t")
-        if not tab or not line.strip() or ":" not in line:
+        weighed = not section.strip().startswith(URGENT)
+        if not tab or not line.strip() or (weighed and ":" not in line):
             raise ValueError(f"line {number}: expected SECTION<TAB>RULE: WEIGHT")
         candidates.append(Candidate(section.strip(), line.strip()))
     return candidates
@@ -74,7 +82,16 @@ def read_candidates(text: str) -> list[Candidate]:
 def add_rules(community: str, cues: str, candidates: list[Candidate]) -> tuple[str, str]:
     """The community and cue files with each candidate put first in its section."""
     for candidate in candidates:
-        if candidate.section.startswith("cues:"):
+        if candidate.section.startswith(URGENT):
+            category = candidate.section[len(URGENT) :]
+            top = cues.find("\nurgent:\n")
+            head = f"\n  {category}:\n"
+            at = cues.find(head, top) if top >= 0 else -1
+            if at < 0:
+                raise ValueError(f"no emergency list {category!r}")
+            at += len(head)
+            cues = f"{cues[:at]}    - {candidate.line}\n{cues[at:]}"
+        elif candidate.section.startswith("cues:"):
             head = candidate.section[5:] + ":\n"
             if head not in cues:
                 raise ValueError(f"no cue group {candidate.section[5:]!r}")
@@ -90,6 +107,8 @@ def add_rules(community: str, cues: str, candidates: list[Candidate]) -> tuple[s
 def parse_report(out: str) -> Outcome:
     """The figures and misclassified rows of ``python -m nlp.evaluate``'s report."""
 
+    _, _, alarms = out.partition("flagged urgent but marked not urgent")
+
     def figure(pattern: str) -> float:
         found = re.search(pattern, out)
         if found is None:
@@ -100,7 +119,10 @@ def parse_report(out: str) -> Outcome:
         figure(r"macro-F1\s+([\d.]+)"),
         figure(r"false-ticket rate[^\n]*?([\d.]+)%"),
         figure(r"missed-request rate[^\n]*?([\d.]+)%"),
-        frozenset((m.group(1), m.group(2)) for m in _ERROR_RE.finditer(out)),
+        frozenset(
+            [(m.group(1), m.group(2)) for m in _ERROR_RE.finditer(out)]
+            + [(f"{m.group(1)} false alarm", m.group(2)) for m in _FALSE_ALARM_RE.finditer(alarms)]
+        ),
     )
 
 

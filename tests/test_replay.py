@@ -7,14 +7,20 @@ import pytest
 from benchmarks.replay import Candidate, add_rules, parse_report, read_candidates
 
 COMMUNITY = "keywords:\n  repair:\n    电梯: 1\n  dispute:\n    吵: 1\n"
-CUES = "cancel:\n  修好了: 4.5\nnotice:\n  通知: 3\n"
+CUES = (
+    "cancel:\n  修好了: 4.5\nnotice:\n  通知: 3\n"
+    "urgent:\n  repair:\n    - 冒烟\n  service:\n    - 晕倒\n"
+)
 
 
 def test_candidates_are_read_one_a_line_with_comments_skipped() -> None:
-    text = "# a comment\n\ndispute\t有人+把: 2\ncues:notice\t辟谣: 3\n"
+    text = (
+        "# a comment\n\ndispute\t有人+把: 2\ncues:notice\t辟谣: 3\ncues:urgent:repair\t水箱&胀破\n"
+    )
     assert read_candidates(text) == [
         Candidate("dispute", "有人+把: 2"),
         Candidate("cues:notice", "辟谣: 3"),
+        Candidate("cues:urgent:repair", "水箱&胀破"),  # an emergency family has no weight
     ]
 
 
@@ -28,15 +34,21 @@ def test_candidates_go_first_in_their_section() -> None:
     community, cues = add_rules(
         COMMUNITY,
         CUES,
-        [Candidate("dispute", "有人+把: 2"), Candidate("cues:notice", "辟谣: 3")],
+        [
+            Candidate("dispute", "有人+把: 2"),
+            Candidate("cues:notice", "辟谣: 3"),
+            Candidate("cues:urgent:service", "噎住&脸都紫"),
+        ],
     )
     assert "  dispute:\n    有人+把: 2\n    吵: 1\n" in community
     assert "notice:\n  辟谣: 3\n  通知: 3\n" in cues
+    assert "  service:\n    - 噎住&脸都紫\n    - 晕倒\n" in cues
+    assert "  repair:\n    - 冒烟\n" in cues
     assert community.count("有人+把") == 1
     assert "修好了: 4.5" in cues
 
 
-@pytest.mark.parametrize("section", ["service", "cues:chatter"])
+@pytest.mark.parametrize("section", ["service", "cues:chatter", "cues:urgent:dispute"])
 def test_a_section_that_is_not_there_is_an_error(section: str) -> None:
     with pytest.raises(ValueError, match="no "):
         add_rules(COMMUNITY, CUES, [Candidate(section, "词: 1")])
@@ -50,9 +62,16 @@ def test_the_evaluate_report_is_read() -> None:
         "misclassified (2):\n"
         "  line 14: dispute -> repair [urgent missed]\t有人在打架\n"
         "  line 18: service -> none\t找谁问\n"
+        "\n"
+        "flagged urgent but marked not urgent (1):\n"
+        "  line 3: repair\t花洒接口在喷水\n"
     )
     outcome = parse_report(report)
     assert (outcome.macro_f1, outcome.false_tickets, outcome.missed) == (0.89, 2.5, 9.62)
-    assert outcome.errors == {("dispute -> repair", "有人在打架"), ("service -> none", "找谁问")}
+    assert outcome.errors == {
+        ("dispute -> repair", "有人在打架"),
+        ("service -> none", "找谁问"),
+        ("repair false alarm", "花洒接口在喷水"),
+    }
     with pytest.raises(ValueError, match="macro-F1"):
         parse_report("Error: cannot read tests/data/heldout.tsv")
