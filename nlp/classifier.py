@@ -332,6 +332,9 @@ class _Tally(NamedTuple):
     evidence: list[Evidence]
     overruled: bool
     decisive: frozenset[str]  # categories named by one keyword of decisive weight
+    # an emergency rule matched but was negated (打不着火, 没有困人); a near miss (差点被困)
+    # is not: the hazard that nearly hurt someone is often still there
+    averted: bool
 
 
 def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
@@ -371,9 +374,13 @@ def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
     return fired
 
 
+_SELF_REPORTING = ("又", "没用", "没来", "不来")  # a turn marker holding one reports by itself
+
+
 def _last_turn(clean: str, markers: tuple[str, ...]) -> tuple[int, bool] | None:
     """Where the last 但是 / 结果 / 又坏 of the message starts, and whether the marker itself
-    says something went wrong again or did not help (又坏, 没两天又, 贴了告示也没用)."""
+    says something went wrong again, did not help or did not come (又坏, 没两天又, 贴了告示
+    也没用, 说马上来，一天了没来)."""
     if not markers:
         return None
     # One scan of the reversed text finds the last marker (the longest where two end at
@@ -382,7 +389,7 @@ def _last_turn(clean: str, markers: tuple[str, ...]) -> tuple[int, bool] | None:
     if match is None:
         return None
     found = match.group()[::-1]
-    return len(clean) - match.end(), "又" in found or "没用" in found
+    return len(clean) - match.end(), any(word in found for word in _SELF_REPORTING)
 
 
 @cache
@@ -438,7 +445,7 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
     scores = dict.fromkeys(CATEGORIES, 0.0)
     pulls = dict.fromkeys(_PULLS, 0.0)
     urgent_for: list[str] = []
-    overruled = False
+    overruled = averted = False
     decisive: set[str] = set()
     tiers: set[str] = set()
     evidence: list[Evidence] = []
@@ -469,6 +476,7 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
         elif role == _CATEGORY and shadowing and _yields(name, span, claims):
             evidence.append(_new_tuple(Evidence, ("shadowed", rule.text, name, rule.weight)))
         elif span[0] and clean[span[0] - 1] in negator_ends and msg.negated(span[0], negators):
+            averted = averted or role == _URGENT
             evidence.append(_new_tuple(Evidence, ("negated", rule.text, rule.kind, rule.weight)))
         elif role == _CATEGORY:
             scores[name] += rule.weight
@@ -487,7 +495,9 @@ def _tally(fired: list[tuple[Rule, tuple[int, int]]], msg: _Message, rules: Rule
         elif role == _URGENT:
             urgent_for.append(name)
             evidence.append(_new_tuple(Evidence, ("urgent", rule.text, name, 0.0)))
-    return _Tally(scores, pulls, urgent_for, tiers, evidence, overruled, frozenset(decisive))
+    return _Tally(
+        scores, pulls, urgent_for, tiers, evidence, overruled, frozenset(decisive), averted
+    )
 
 
 def classify(text: str, rules: Rules) -> Classification:
@@ -535,9 +545,11 @@ def classify(text: str, rules: Rules) -> Classification:
         is_request = True
         best = rule_best if scores[rule_best] >= URGENT_ROUTING else tally.urgent_for[0]
     urgency: tuple[float, NgramModel] | None = None
-    if is_request and calm and not urgent and rules.urgency is not None:
+    if is_request and calm and not urgent and not tally.averted and rules.urgency is not None:
         # An emergency no rule names (一个拿菜刀出来了, 外机往下沉): the urgency model reads
-        # the wording. Only for a request: it never opens a ticket.
+        # the wording. Only for a request: it never opens a ticket. Not where the message
+        # itself denies the emergency a rule found (打不着火, 没有人被困): the wording around
+        # a denied emergency is an emergency's wording.
         odds = rules.grams.log_odds(URGENCY, msg.grams(rules.grams)).get(URGENT, 0.0)
         if odds >= rules.urgency_threshold:
             urgent = True

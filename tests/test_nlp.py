@@ -17,7 +17,7 @@ from nlp.rules import pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 83)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 84)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -167,6 +167,8 @@ def test_a_near_miss_or_a_fear_is_no_emergency(rules: Rules, text: str, urgent: 
         ("说好了5点前恢复供电，现在还没来电", "repair"),
         # promised a visit, then chased: nobody came
         ("电梯坏了，物业说明天来修，结果一周了也没来", "repair"),
+        # promised to come at once; a day later nobody had (了没来 turns it by itself)
+        ("车库里有辆外地车占了我买的车位，打挪车电话说马上来，一天了没来", "dispute"),
         # nothing reported after the turn: the cancel cue stands
         ("已经修好了，但是还是谢谢大家关心", "none"),
         ("电梯卡了一下，又好了", "none"),
@@ -409,6 +411,12 @@ def test_the_urgency_model_flags_emergencies_no_rule_names(rules: Rules) -> None
         result = classify(text, eager)
         assert result.category == "none", text
         assert not result.urgent, text
+    # nor a request that denies the emergency a rule found in it (打不着火 is not 着火)
+    assert classify("厨房的燃气灶打不着火", eager).urgent is False
+    assert any(
+        e.rule == "negated" and e.word == "着火" for e in classify("燃气灶打不着火", eager).evidence
+    )
+    assert classify("厨房的燃气灶坏了", eager).urgent  # nothing denied: the model decides
 
 
 def test_a_model_file_without_a_columns_line_holds_the_categories(tmp_path: Path) -> None:
@@ -650,6 +658,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune80", 0.98, 0.026, 0.005),
         ("tune81", 0.98, 0.026, 0.005),
         ("tune82", 0.98, 0.026, 0.005),
+        ("tune83", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
