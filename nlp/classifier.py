@@ -374,7 +374,8 @@ def _match(msg: _Message, rules: Rules) -> list[tuple[Rule, tuple[int, int]]]:
     return fired
 
 
-_SELF_REPORTING = ("又", "没用", "没来", "不来")  # a turn marker holding one reports by itself
+# a turn marker holding one of these reports by itself (又坏, 也没用, 一天了没来, 一周了没动静)
+_SELF_REPORTING = ("又", "没用", "没来", "不来", "没动静", "没下文")
 
 
 def _last_turn(clean: str, markers: tuple[str, ...]) -> tuple[int, bool] | None:

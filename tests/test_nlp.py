@@ -17,7 +17,7 @@ from nlp.rules import pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 85)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 86)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -169,6 +169,7 @@ def test_a_near_miss_or_a_fear_is_no_emergency(rules: Rules, text: str, urgent: 
         ("电梯坏了，物业说明天来修，结果一周了也没来", "repair"),
         # promised to come at once; a day later nobody had (了没来 turns it by itself)
         ("车库里有辆外地车占了我买的车位，打挪车电话说马上来，一天了没来", "dispute"),
+        ("我家墙面被隔壁装修钻穿了一个洞，他们说明天补，一周了没动静", "dispute"),
         # nothing reported after the turn: the cancel cue stands
         ("已经修好了，但是还是谢谢大家关心", "none"),
         ("电梯卡了一下，又好了", "none"),
@@ -660,6 +661,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune82", 0.98, 0.026, 0.005),
         ("tune83", 0.98, 0.026, 0.005),
         ("tune84", 0.98, 0.026, 0.005),
+        ("tune85", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
