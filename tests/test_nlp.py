@@ -17,7 +17,7 @@ from nlp.rules import pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 86)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 87)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -97,6 +97,7 @@ def test_evidence_names_the_words_that_decided(rules: Rules) -> None:
         "邻居家的狗把我咬了，流了好多血",
         "家里老人走丢了，能帮忙找一下吗",
         "有人晕倒在单元门口了",
+        "有个外卖小哥在楼下骑车摔了，满脸是血，躺着不动",
     ],
 )
 def test_emergencies_are_urgent(rules: Rules, text: str) -> None:
@@ -113,6 +114,10 @@ def test_emergency_picks_who_must_go(rules: Rules) -> None:
 
 def test_announcement_of_an_emergency_is_not_one(rules: Rules) -> None:
     assert not classify("温馨提示：雨天注意防止漏电，请大家相互转告", rules).urgent
+    # a notice cue and a cancel cue, neither enough alone, count together
+    reassured = classify("刚才的救护车是送隔壁小区的老人，大家别担心", rules)
+    assert (reassured.category, reassured.urgent) == ("none", False)
+    assert {"notice", "cancel"} <= {e.rule for e in reassured.evidence}
 
 
 def test_a_person_missing_is_urgent_a_thing_of_theirs_is_not(rules: Rules) -> None:
@@ -662,6 +667,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune83", 0.98, 0.026, 0.005),
         ("tune84", 0.98, 0.026, 0.005),
         ("tune85", 0.98, 0.026, 0.005),
+        ("tune86", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
