@@ -17,7 +17,7 @@ from nlp.rules import pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 87)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 88)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -668,6 +668,9 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune84", 0.98, 0.026, 0.005),
         ("tune85", 0.98, 0.026, 0.005),
         ("tune86", 0.98, 0.026, 0.005),
+        # drunks beating a guard routed by his bleeding; an air-conditioner drain dripping on
+        # my canopy, told as water striking it: not yet rules
+        ("tune87", 0.96, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
