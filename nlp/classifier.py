@@ -26,8 +26,9 @@ _LAST_CLAUSE_BREAK_RE = re.compile(r"(?s:.*)" + _CLAUSE_BREAK)  # the last one b
 # What keeps an emergency word from reporting one: a near miss (差点摔), a fear or a
 # supposition (怕哪天掉下去, 万一着火) in the same clause before it.
 # A habit is no emergency either (老母亲起夜总摔: a grab bar is wanted, not an ambulance).
+# (预防 / 防跌: prevention is no emergency, 防跌倒评估; round 89)
 _HYPOTHETICAL_RE = re.compile(
-    "差点|差一点|险些|万一|要是|如果|假如|生怕|怕哪天|担心会|以防|防止|总摔|老摔|经常摔|容易摔|怕摔|防摔"
+    "差点|差一点|险些|万一|要是|如果|假如|生怕|怕哪天|担心会|以防|防止|预防|总摔|老摔|经常摔|容易摔|怕摔|防摔|防跌"
 )
 # Question forms that contain a negator but ask rather than deny (是不是跳闸了, 有没有漏水).
 _NOT_NEGATION = ("是不是", "是否", "有没有", "能不能", "会不会", "可不可以")
