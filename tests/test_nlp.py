@@ -17,7 +17,7 @@ from nlp.rules import pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 90)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 91)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -675,6 +675,8 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         # chatter and cancel cues), a temporary ID card asked as 临时的: not yet rules
         ("tune88", 0.97, 0.026, 0.04),
         ("tune89", 0.98, 0.026, 0.02),  # a door panel "dumb whichever flat is called"
+        # a refill asked as 给配不给配; new lamps praised as making the walk feel safer
+        ("tune90", 0.97, 0.026, 0.02),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
