@@ -17,7 +17,7 @@ from nlp.rules import pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 91)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 92)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -677,6 +677,9 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune89", 0.98, 0.026, 0.02),  # a door panel "dumb whichever flat is called"
         # a refill asked as 给配不给配; new lamps praised as making the walk feel safer
         ("tune90", 0.97, 0.026, 0.02),
+        # a tin eave routed by its noise words, a machete chase routed by 救命 (named first
+        # as a repair), torn play mats told in new words: not yet rules
+        ("tune91", 0.96, 0.026, 0.02),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
