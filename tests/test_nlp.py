@@ -690,18 +690,17 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 91st set, 92 messages). Measured once: macro-F1 0.898,
-    false tickets 5.6%, missed requests 7.1%, urgent recall 91% of 11 (the issue's targets:
-    0.92, 3%, 5%, 100%; none met). These floors are the measured level, so a change that
-    makes generalisation worse fails here. See BENCHMARKS.md for the history."""
+    """Never tuned or trained on (the 92nd set, 92 messages). Measured once: macro-F1 0.891,
+    false tickets 3.1%, missed requests 11.7%, urgent recall 100% of 10 (the issue's targets:
+    0.92, 3%, 5%, 100%; only urgent recall met). These floors are the measured level, so a
+    change that makes generalisation worse fails here. See BENCHMARKS.md for the history."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.895
-    assert report.false_ticket_rate <= 0.056
-    assert report.missed_request_rate <= 0.072
-    assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.9
+    assert report.macro_f1 >= 0.89
+    assert report.false_ticket_rate <= 0.032
+    assert report.missed_request_rate <= 0.117
+    assert report.urgent_recall == 1.0
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
