@@ -1,6 +1,6 @@
 """Replay candidate rules on the held-out sets as they were first measured.
 
-    python -m benchmarks.replay CANDIDATES.txt [--first 44] [--last N]
+    python -m benchmarks.replay CANDIDATES.txt [--first 44] [--last N] [--current-code]
 
 Every held-out set was written before the rules of its round were measured on it; once read,
 it becomes tuning data and can no longer say whether a rule generalises. This replays a
@@ -21,6 +21,10 @@ of the community file, or ``cues:GROUP`` (``cues:cancel``, ``cues:notice`` …) 
 Errors are the misclassified messages (an emergency not flagged counts as one) and the
 urgent false alarms, each with its text.
 
+With ``--current-code`` each set is classified by today's ``nlp`` package instead of the
+code of its day (its rules, cue lists and models stay those of the day): a candidate is then
+judged under the mechanisms it will actually run with.
+
 The set measured in round N is found as the parent of the commit "Classifier round N+1: …"
 (the newest set is at HEAD). Each is checked out once as a git worktree under a temporary
 folder, which is removed afterwards. Needs the repository's history (not a shallow clone).
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -157,7 +162,19 @@ def evaluate_at(tree: Path, config: Path) -> Outcome:
     return parse_report(out)
 
 
-def replay(candidates: list[Candidate], commits: dict[int, str], work: Path) -> tuple[int, int]:
+def overlay_code(source: Path, tree: Path) -> int:
+    """Copy the ``nlp`` package's Python files from ``source`` over those of ``tree`` (its
+    data files stay); return how many were copied."""
+    copied = 0
+    for module in sorted((source / "nlp").glob("*.py")):
+        shutil.copyfile(module, tree / "nlp" / module.name)
+        copied += 1
+    return copied
+
+
+def replay(
+    candidates: list[Candidate], commits: dict[int, str], work: Path, current_code: bool = False
+) -> tuple[int, int]:
     """Print each set's figures before and after; return the total errors before and after."""
     before_total = after_total = 0
     for number, commit in commits.items():
@@ -166,6 +183,8 @@ def replay(candidates: list[Candidate], commits: dict[int, str], work: Path) -> 
             ["git", "worktree", "add", "-q", "--detach", str(tree), commit], cwd=ROOT, check=True
         )
         try:
+            if current_code:
+                overlay_code(ROOT, tree)
             before = evaluate_at(tree, tree / COMMUNITY)
             community, cues = add_rules(
                 (tree / COMMUNITY).read_text(encoding="utf-8"),
@@ -200,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("candidates", type=Path)
     parser.add_argument("--first", type=int, default=44, help="first held-out set (default 44)")
     parser.add_argument("--last", type=int, default=None, help="last held-out set (default: all)")
+    parser.add_argument(
+        "--current-code",
+        action="store_true",
+        help="classify with today's nlp package (the rules and models stay those of each day)",
+    )
     args = parser.parse_args(argv)
     try:
         candidates = read_candidates(args.candidates.read_text(encoding="utf-8"))
@@ -209,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     commits = measured_commits(args.first, args.last)
     with tempfile.TemporaryDirectory(prefix="replay-") as work:
         try:
-            before, after = replay(candidates, commits, Path(work))
+            before, after = replay(candidates, commits, Path(work), args.current_code)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -517,12 +517,13 @@ def classify(text: str, rules: Rules) -> Classification:
     up, drop, decisive_drop = _model_reach(against, tally.overruled, rules)
     leader = max(CATEGORIES, key=scores.__getitem__)
     leader_drop = decisive_drop if leader in tally.decisive else drop
-    # The model is consulted only where some keyword points at a category: it never opens
-    # a ticket from nothing.
-    if (
-        rules.model is not None
-        and scores[leader] > 0
-        and _within_reach(scores, pulls, against, (up, leader_drop), rules)
+    # The model is consulted where some keyword points at a category, and — when
+    # ``model_alone`` allows — where none does and no cue speaks against a request: then its
+    # pull alone, capped as ever, must reach the threshold (log-odds of threshold / weight).
+    alone = rules.model_alone and scores[leader] == 0 and against == 0
+    if rules.model is not None and (
+        alone
+        or (scores[leader] > 0 and _within_reach(scores, pulls, against, (up, leader_drop), rules))
     ):
         for cat, odds in rules.grams.log_odds(BACKOFF, msg.grams(rules.grams)).items():
             floor = decisive_drop if cat in tally.decisive else drop

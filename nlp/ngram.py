@@ -4,8 +4,10 @@ Keyword rules recognise the words someone wrote down; residents vary them endles
 (趴着不动, 卡死, 全黑). Character 1-3-grams, counted over the labelled corpora, carry that
 variation: for each n-gram the model keeps how much more likely it is in each category than
 in non-requests (naive Bayes log-odds). The classifier adds a small, capped share of these
-odds to the rule scores, so the model tips borderline messages but never opens a ticket on
-its own, and community rules still decide. Regenerate with ``python -m nlp.train``.
+odds to the rule scores, so the model tips borderline messages, and community rules still
+decide where they speak; where no keyword points at a category and no cue speaks against a
+request, its capped pull alone may reach the threshold (``Rules.model_alone``). Regenerate
+with ``python -m nlp.train``.
 """
 
 from __future__ import annotations

@@ -157,8 +157,11 @@ class Rules:
     # chatter cues; downwards where a turn overruled such cues, or where one keyword of at
     # least ``model_decisive`` names the category — so such a keyword (an admin's word of
     # weight 4) always opens a ticket unless a cue speaks against it. The model does not
-    # undo what the rules read plainly. It is consulted only where some keyword already
-    # points at a category, so it never opens a ticket from nothing.
+    # undo what the rules read plainly. Where no keyword points at a category it is
+    # consulted only if ``model_alone`` and no cancel, notice or chatter cue fired: its
+    # capped pull alone must then reach the threshold (log-odds threshold / weight = 12).
+    # Replayed on the 44th-91st held-out sets with each day's rules and models (round 93,
+    # BENCHMARKS.md): missed requests 5.7% -> 4.0%, false tickets 3.1% -> 3.2%.
     # Chosen with the threshold on the 24th-42nd held-out sets, each classified with the
     # rules and model of the day before it was read (round 43, BENCHMARKS.md): threshold 2
     # with 1 x cap 2 (the setting of rounds 40-42) gave mean macro-F1 0.920, false tickets
@@ -171,6 +174,7 @@ class Rules:
     model_gate: float = 2.5
     model_gated: float = 0.5
     model_decisive: float = DECISIVE_WEIGHT
+    model_alone: bool = True
     # The urgency model (urgent against ordinary messages, trained on the corpora and the
     # written emergencies): a request whose log-odds reach ``urgency_threshold`` is urgent
     # even when no emergency rule names it. It never makes a ticket, and a message that

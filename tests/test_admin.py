@@ -47,14 +47,14 @@ async def say(core: Core, text: str, message_id: int, sender: int = RESIDENT) ->
 async def test_an_admin_teaches_the_bot_a_word_and_can_take_it_back(core: Core) -> None:
     """STORIES.md scene 8: try it, what-if, save, it works at once, audit, roll back."""
     assert await say(core, MACHINE, 1) is Outcome.NOT_REQUEST
-    assert await say(core, "二号楼的老机器撂挑子好几天了", 2) is Outcome.NOT_REQUEST
+    assert await say(core, "那台老机器撂挑子好几天了", 2) is Outcome.NOT_REQUEST
     assert await say(core, "谢谢大家", 3) is Outcome.NOT_REQUEST
     assert (await core.keywords.try_text("xingfu", MACHINE)).category == "none"
 
     whatif = await core.keywords.what_if("xingfu", "repair", "撂挑子", weight=3.0)
     assert whatif.looked_at == 3
     assert sorted(r.text for r in whatif.new_tickets) == sorted(
-        [MACHINE, "二号楼的老机器撂挑子好几天了"]
+        [MACHINE, "那台老机器撂挑子好几天了"]
     )
     assert whatif.stopped == []
     # A preview changes nothing.

@@ -518,10 +518,23 @@ def test_repeated_rules_are_found_and_the_shipped_ones_do_not_grow(rules: Rules)
     assert len(repeated) <= 60, sorted(repeated)
 
 
-def test_model_alone_never_opens_a_ticket() -> None:
-    rules = Rules(keywords={})
+def test_model_alone_opens_a_ticket_only_where_nothing_speaks_against_it() -> None:
+    """With no keyword at all the wording model may open a ticket, at its usual cap: its
+    pull alone must reach the threshold. A cancel, notice or chatter cue stops it, and
+    ``model_alone=False`` keeps it to messages some keyword points at."""
+    keywordless = Rules(keywords={})
+    result = classify("3号楼电梯坏了好几天了", keywordless)
+    assert result.category == "repair"
+    assert not any(e.rule == "keyword" for e in result.evidence)
+    ngram = [e for e in result.evidence if e.rule == "ngram"]
+    assert len(ngram) == 1
+    assert ngram[0].category == "repair"
+    assert keywordless.threshold <= ngram[0].weight <= keywordless.model_cap
+    assert category("3号楼电梯坏了好几天了，已经修好了", keywordless) == "none"  # a cancel cue
+    assert category("今天天气不错", keywordless) == "none"  # the model's pull is too weak
+    off = Rules(keywords={}, model_alone=False)
     for text in ("3号楼电梯坏了好几天了", "楼上半夜装修吵死了", "社保卡在哪里补办"):
-        assert category(text, rules) == "none"
+        assert category(text, off) == "none"
 
 
 def test_model_tips_a_borderline_message_and_says_so(rules: Rules) -> None:
@@ -556,14 +569,15 @@ def test_a_decisive_keyword_outvotes_the_model(rules: Rules) -> None:
     assert checked > 300
 
 
-def test_the_model_alone_never_opens_a_ticket_even_when_always_consulted(
+def test_without_model_alone_the_model_never_opens_a_ticket_even_when_always_consulted(
     rules: Rules, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Without any keyword evidence the model is not asked, whatever the reach says."""
+    """Without any keyword evidence, and with ``model_alone`` off, the model is not asked,
+    whatever the reach says."""
     import nlp.classifier as classifier_module
 
     monkeypatch.setattr(classifier_module, "_within_reach", lambda *args: True)
-    keywordless = Rules(keywords={})
+    keywordless = Rules(keywords={}, model_alone=False)
     for text in ("房屋出租，7号楼2单元3楼，家电齐全", "电梯坏了好几天了", "楼上半夜装修吵死了"):
         assert classify(text, keywordless).category == "none"
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from benchmarks.replay import Candidate, add_rules, parse_report, read_candidates
+from benchmarks.replay import Candidate, add_rules, overlay_code, parse_report, read_candidates
 
 COMMUNITY = "keywords:\n  repair:\n    电梯: 1\n  dispute:\n    吵: 1\n"
 CUES = (
@@ -75,3 +77,16 @@ def test_the_evaluate_report_is_read() -> None:
     }
     with pytest.raises(ValueError, match="macro-F1"):
         parse_report("Error: cannot read tests/data/heldout.tsv")
+
+
+def test_current_code_replaces_the_package_modules_and_keeps_the_data(tmp_path: Path) -> None:
+    source, tree = tmp_path / "now", tmp_path / "then"
+    for root, text in ((source, "new"), (tree, "old")):
+        (root / "nlp" / "data").mkdir(parents=True)
+        (root / "nlp" / "classifier.py").write_text(f"# {text} code\n", encoding="utf-8")
+        (root / "nlp" / "data" / "cues.yaml").write_text(f"# {text} cues\n", encoding="utf-8")
+    (source / "nlp" / "added.py").write_text("# a module added since\n", encoding="utf-8")
+    assert overlay_code(source, tree) == 2
+    assert (tree / "nlp" / "classifier.py").read_text(encoding="utf-8") == "# new code\n"
+    assert (tree / "nlp" / "added.py").is_file()
+    assert (tree / "nlp" / "data" / "cues.yaml").read_text(encoding="utf-8") == "# old cues\n"
