@@ -1,6 +1,7 @@
 """Replay candidate rules on the held-out sets as they were first measured.
 
     python -m benchmarks.replay CANDIDATES.txt [--first 44] [--last N] [--current-code]
+    python -m benchmarks.replay [CANDIDATES.txt] --current-code --setting model_weight=0.2
 
 Every held-out set was written before the rules of its round were measured on it; once read,
 it becomes tuning data and can no longer say whether a rule generalises. This replays a
@@ -21,13 +22,18 @@ of the community file, or ``cues:GROUP`` (``cues:cancel``, ``cues:notice`` …) 
 Errors are the misclassified messages (an emergency not flagged counts as one) and the
 urgent false alarms, each with its text.
 
-With ``--current-code`` each set is classified by today's ``nlp`` package instead of the
-code of its day (its rules, cue lists and models stay those of the day): a candidate is then
-judged under the mechanisms it will actually run with.
+With ``--current-code`` each set is classified by today's ``nlp`` package, in this process,
+instead of the code of its day: the set, the community file, the cue lists and the models are
+read from the commit with ``git show`` and stay those of the day, so a candidate is judged
+under the mechanisms it will actually run with. ``--setting NAME=VALUE`` (repeatable, only
+with ``--current-code``) sets a field of :class:`nlp.Rules` — ``model_weight``,
+``model_cap``, ``threshold``, ``model_alone``, ``urgency_threshold`` … — for the run with the
+candidates, so a setting is replayed the same way (the candidates file may then be left out).
 
 The set measured in round N is found as the parent of the commit "Classifier round N+1: …"
-(the newest set is at HEAD). Each is checked out once as a git worktree under a temporary
-folder, which is removed afterwards. Needs the repository's history (not a shallow clone).
+(the newest set is at HEAD). Without ``--current-code`` each is checked out once as a git
+worktree under a temporary folder, which is removed afterwards. Needs the repository's history
+(not a shallow clone).
 """
 
 from __future__ import annotations
@@ -35,12 +41,17 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
+from typing import Any
+
+from nlp.evaluate import Report, evaluate, read_tsv
+from nlp.ngram import NgramModel
+from nlp.rules import Rules, keyword_table_from_yaml, load_cues
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMUNITY = Path("bot/demo/community.yaml")
@@ -162,19 +173,7 @@ def evaluate_at(tree: Path, config: Path) -> Outcome:
     return parse_report(out)
 
 
-def overlay_code(source: Path, tree: Path) -> int:
-    """Copy the ``nlp`` package's Python files from ``source`` over those of ``tree`` (its
-    data files stay); return how many were copied."""
-    copied = 0
-    for module in sorted((source / "nlp").glob("*.py")):
-        shutil.copyfile(module, tree / "nlp" / module.name)
-        copied += 1
-    return copied
-
-
-def replay(
-    candidates: list[Candidate], commits: dict[int, str], work: Path, current_code: bool = False
-) -> tuple[int, int]:
+def replay(candidates: list[Candidate], commits: dict[int, str], work: Path) -> tuple[int, int]:
     """Print each set's figures before and after; return the total errors before and after."""
     before_total = after_total = 0
     for number, commit in commits.items():
@@ -183,8 +182,6 @@ def replay(
             ["git", "worktree", "add", "-q", "--detach", str(tree), commit], cwd=ROOT, check=True
         )
         try:
-            if current_code:
-                overlay_code(ROOT, tree)
             before = evaluate_at(tree, tree / COMMUNITY)
             community, cues = add_rules(
                 (tree / COMMUNITY).read_text(encoding="utf-8"),
@@ -201,22 +198,134 @@ def replay(
             )
         before_total += len(before.errors)
         after_total += len(after.errors)
-        print(
-            f"{number}: macro-F1 {before.macro_f1:.3f} -> {after.macro_f1:.3f}, false tickets "
-            f"{before.false_tickets}% -> {after.false_tickets}%, missed {before.missed}% -> "
-            f"{after.missed}%, errors {len(before.errors)} -> {len(after.errors)}"
+        show(number, before, after)
+    return before_total, after_total
+
+
+def show(number: int, before: Outcome, after: Outcome) -> None:
+    """Print one set's figures before and after, and the messages fixed and broken."""
+    print(
+        f"{number}: macro-F1 {before.macro_f1:.3f} -> {after.macro_f1:.3f}, false tickets "
+        f"{before.false_tickets}% -> {after.false_tickets}%, missed {before.missed}% -> "
+        f"{after.missed}%, errors {len(before.errors)} -> {len(after.errors)}"
+    )
+    for kind, text in sorted(before.errors - after.errors):
+        print(f"    fixed  {kind}  {text}")
+    for kind, text in sorted(after.errors - before.errors):
+        print(f"    BROKE  {kind}  {text}")
+
+
+def parse_setting(text: str) -> tuple[str, float | bool]:
+    """``NAME=VALUE`` for a field of :class:`nlp.Rules`: a number, or true / false."""
+    name, equals, value = text.partition("=")
+    name, value = name.strip(), value.strip()
+    fields = {f.name: f for f in dataclass_fields(Rules) if f.init}
+    if not equals or name not in fields or name in ("keywords", "cues", "model", "urgency"):
+        raise ValueError(f"expected NAME=VALUE for a setting of nlp.Rules, got {text!r}")
+    if value.lower() in ("true", "false"):
+        return name, value.lower() == "true"
+    try:
+        return name, float(value)
+    except ValueError:
+        raise ValueError(f"setting {name}: {value!r} is not a number or true/false") from None
+
+
+def outcome_of(report: Report) -> Outcome:
+    """The figures and errors of an in-process evaluation, as :func:`parse_report` reads them
+    from the printed report (percentages rounded the same way)."""
+    return Outcome(
+        round(report.macro_f1, 3),
+        round(report.false_ticket_rate * 100, 2),
+        round(report.missed_request_rate * 100, 2),
+        frozenset(
+            [(f"{row.label} -> {predicted}", row.text) for row, predicted, _ in report.mistakes]
+            + [(f"{row.label} false alarm", row.text) for row in report.false_alarms]
+        ),
+    )
+
+
+DAY_FILES = {
+    "community": COMMUNITY,
+    "cues": CUES,
+    "model": Path("nlp/data/ngram_model.tsv"),
+    "urgency": Path("nlp/data/urgency_model.tsv"),
+    "held_out": HELD_OUT,
+}
+
+
+def day_files(commit: str, folder: Path) -> dict[str, Path]:
+    """Write the files of ``commit`` the classifier reads into ``folder`` (a model the commit
+    does not have is left out: the urgency model came in round 48)."""
+    found = {}
+    for name, path in DAY_FILES.items():
+        shown = subprocess.run(
+            ["git", "show", f"{commit}:{path.as_posix()}"],
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
         )
-        for kind, text in sorted(before.errors - after.errors):
-            print(f"    fixed  {kind}  {text}")
-        for kind, text in sorted(after.errors - before.errors):
-            print(f"    BROKE  {kind}  {text}")
+        if shown.returncode == 0:
+            found[name] = folder / f"{name}{path.suffix}"
+            found[name].write_bytes(shown.stdout)
+    return found
+
+
+def rules_of_day(
+    files: dict[str, Path],
+    candidates: list[Candidate],
+    settings: dict[str, Any],
+    work: Path,
+) -> Rules:
+    """Today's classifier with one day's community file, cue lists and models, the candidates
+    added and the settings applied."""
+    community, cues = add_rules(
+        files["community"].read_text(encoding="utf-8"),
+        files["cues"].read_text(encoding="utf-8"),
+        candidates,
+    )
+    (work / "community.yaml").write_text(community, encoding="utf-8")
+    (work / "cues.yaml").write_text(cues, encoding="utf-8")
+    model, urgency = (
+        NgramModel.load(files[name]) if name in files else None for name in ("model", "urgency")
+    )
+    rules = Rules(
+        keywords=keyword_table_from_yaml(work / "community.yaml"),
+        cues=load_cues(work / "cues.yaml"),
+        model=model,
+        urgency=urgency,
+    )
+    return replace(rules, **settings) if settings else rules
+
+
+def replay_current(
+    candidates: list[Candidate],
+    commits: dict[int, str],
+    work: Path,
+    settings: dict[str, Any],
+) -> tuple[int, int]:
+    """Like :func:`replay`, with today's code in this process; the settings apply to the run
+    with the candidates."""
+    before_total = after_total = 0
+    for number, commit in commits.items():
+        folder = work / str(number)
+        folder.mkdir()
+        files = day_files(commit, folder)
+        if "held_out" not in files or "community" not in files or "cues" not in files:
+            print(f"{number}: {commit} lacks a held-out set, community file or cue file; skipped")
+            continue
+        rows, _ = read_tsv(files["held_out"])
+        before = outcome_of(evaluate(rows, rules_of_day(files, [], {}, folder)))
+        after = outcome_of(evaluate(rows, rules_of_day(files, candidates, settings, folder)))
+        before_total += len(before.errors)
+        after_total += len(after.errors)
+        show(number, before, after)
     return before_total, after_total
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the replay and print the figures."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.replay", description=__doc__)
-    parser.add_argument("candidates", type=Path)
+    parser.add_argument("candidates", type=Path, nargs="?")
     parser.add_argument("--first", type=int, default=44, help="first held-out set (default 44)")
     parser.add_argument("--last", type=int, default=None, help="last held-out set (default: all)")
     parser.add_argument(
@@ -224,16 +333,38 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="classify with today's nlp package (the rules and models stay those of each day)",
     )
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting of nlp.Rules for the run with the candidates (with --current-code)",
+    )
     args = parser.parse_args(argv)
     try:
-        candidates = read_candidates(args.candidates.read_text(encoding="utf-8"))
+        settings = dict(parse_setting(text) for text in args.setting)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if settings and not args.current_code:
+        print("error: --setting needs --current-code", file=sys.stderr)
+        return 2
+    if args.candidates is None and not settings:
+        print("error: give a candidates file, or --setting with --current-code", file=sys.stderr)
+        return 2
+    try:
+        text = args.candidates.read_text(encoding="utf-8") if args.candidates else ""
+        candidates = read_candidates(text)
     except (OSError, ValueError) as exc:
         print(f"error: {args.candidates}: {exc}", file=sys.stderr)
         return 2
     commits = measured_commits(args.first, args.last)
     with tempfile.TemporaryDirectory(prefix="replay-") as work:
         try:
-            before, after = replay(candidates, commits, Path(work), args.current_code)
+            if args.current_code:
+                before, after = replay_current(candidates, commits, Path(work), settings)
+            else:
+                before, after = replay(candidates, commits, Path(work))
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

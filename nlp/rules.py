@@ -85,7 +85,13 @@ class Cues:
 @cache
 def default_cues() -> Cues:
     """The shipped cue lists, read once."""
-    data = yaml.safe_load(CUES_FILE.read_text(encoding="utf-8"))
+    return load_cues(CUES_FILE)
+
+
+def load_cues(path: Path) -> Cues:
+    """Cue lists from a file in the format of ``nlp/data/cues.yaml`` (the replay tool reads
+    earlier versions of it)."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return Cues(
         groups={group: dict(data.get(group) or {}) for group in CUE_GROUPS},
         negation=tuple(data.get("negation") or ()),

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from benchmarks.replay import Candidate, add_rules, overlay_code, parse_report, read_candidates
+from benchmarks.replay import (
+    Candidate,
+    add_rules,
+    outcome_of,
+    parse_report,
+    parse_setting,
+    read_candidates,
+    rules_of_day,
+)
+from nlp.evaluate import Row, evaluate
+from nlp.rules import CUES_FILE
 
 COMMUNITY = "keywords:\n  repair:\n    电梯: 1\n  dispute:\n    吵: 1\n"
 CUES = (
@@ -79,14 +90,47 @@ def test_the_evaluate_report_is_read() -> None:
         parse_report("Error: cannot read tests/data/heldout.tsv")
 
 
-def test_current_code_replaces_the_package_modules_and_keeps_the_data(tmp_path: Path) -> None:
-    source, tree = tmp_path / "now", tmp_path / "then"
-    for root, text in ((source, "new"), (tree, "old")):
-        (root / "nlp" / "data").mkdir(parents=True)
-        (root / "nlp" / "classifier.py").write_text(f"# {text} code\n", encoding="utf-8")
-        (root / "nlp" / "data" / "cues.yaml").write_text(f"# {text} cues\n", encoding="utf-8")
-    (source / "nlp" / "added.py").write_text("# a module added since\n", encoding="utf-8")
-    assert overlay_code(source, tree) == 2
-    assert (tree / "nlp" / "classifier.py").read_text(encoding="utf-8") == "# new code\n"
-    assert (tree / "nlp" / "added.py").is_file()
-    assert (tree / "nlp" / "data" / "cues.yaml").read_text(encoding="utf-8") == "# old cues\n"
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("model_weight=0.2", ("model_weight", 0.2)),
+        (" model_cap = 5 ", ("model_cap", 5.0)),
+        ("model_alone=false", ("model_alone", False)),
+        ("model_alone=True", ("model_alone", True)),
+    ],
+)
+def test_a_setting_is_read(text: str, expected: tuple[str, float | bool]) -> None:
+    assert parse_setting(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["model_weight", "nope=1", "keywords=1", "model=1", "model_cap=high", "=3"]
+)
+def test_a_bad_setting_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="setting"):
+        parse_setting(text)
+
+
+def test_a_day_is_rebuilt_with_candidates_and_settings(tmp_path: Path) -> None:
+    """A day's files (here without models, as before round 40) give today's classifier with
+    the candidates added and the settings applied; its errors read like the printed report."""
+    community = tmp_path / "community.yaml"
+    community.write_text("keywords:\n  repair:\n    电梯: 1\n  dispute:\n    吵: 1\n", "utf-8")
+    cues = tmp_path / "cues.yaml"
+    shutil.copyfile(CUES_FILE, cues)
+    files = {"community": community, "cues": cues}
+    work = tmp_path / "work"
+    work.mkdir()
+    plain = rules_of_day(files, [], {}, work)
+    assert plain.model is None
+    assert plain.keywords["repair"] == {"电梯": 1.0}
+    added = rules_of_day(files, [Candidate("repair", "电梯坏了: 3")], {"threshold": 2.5}, work)
+    assert added.threshold == 2.5
+    assert added.keywords["repair"] == {"电梯坏了": 3.0, "电梯": 1.0}
+    rows = [Row("repair", "3号楼电梯坏了", False, 2), Row("none", "今天天气不错", False, 3)]
+    before, after = outcome_of(evaluate(rows, plain)), outcome_of(evaluate(rows, added))
+    assert before.errors == frozenset({("repair -> none", "3号楼电梯坏了")})
+    assert before.missed == 100.0
+    assert after.errors == frozenset()
+    assert (after.false_tickets, after.missed) == (0.0, 0.0)
+    assert after.macro_f1 > before.macro_f1  # two of four labels have no rows: at most 0.5
