@@ -17,7 +17,7 @@ from nlp.rules import pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 96)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 97)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -704,6 +704,9 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         # a projector that shows black, a developer's promise broken, water charges per head,
         # a roof door's closer taken off, a light cover half hanging: not yet rules
         ("tune95", 0.94, 0.026, 0.05),
+        # a guard's broken heater read as an old man in need, a cooker hood that will not draw
+        # read as a dispute, a brick attack routed by its glass and brick words: not yet rules
+        ("tune96", 0.96, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
