@@ -44,7 +44,7 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
@@ -219,8 +219,9 @@ def parse_setting(text: str) -> tuple[str, float | bool]:
     """``NAME=VALUE`` for a field of :class:`nlp.Rules`: a number, or true / false."""
     name, equals, value = text.partition("=")
     name, value = name.strip(), value.strip()
-    fields = {f.name: f for f in dataclass_fields(Rules) if f.init}
-    if not equals or name not in fields or name in ("keywords", "cues", "model", "urgency"):
+    settable = {f.name for f in dataclass_fields(Rules) if f.init}
+    settable -= {"keywords", "cues", "model", "urgency"}
+    if not equals or name not in settable:
         raise ValueError(f"expected NAME=VALUE for a setting of nlp.Rules, got {text!r}")
     if value.lower() in ("true", "false"):
         return name, value.lower() == "true"
@@ -288,13 +289,13 @@ def rules_of_day(
     model, urgency = (
         NgramModel.load(files[name]) if name in files else None for name in ("model", "urgency")
     )
-    rules = Rules(
+    return Rules(
         keywords=keyword_table_from_yaml(work / "community.yaml"),
         cues=load_cues(work / "cues.yaml"),
         model=model,
         urgency=urgency,
+        **settings,
     )
-    return replace(rules, **settings) if settings else rules
 
 
 def replay_current(
