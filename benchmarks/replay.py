@@ -19,6 +19,11 @@ of the community file, or ``cues:GROUP`` (``cues:cancel``, ``cues:notice`` …) 
     dispute\t"re:(邻居|隔壁|有人)[^，。！？,!?]{0,6}把": 2
     cues:urgent:repair\t水箱|储水罐&胀破|爆裂
 
+A line whose SECTION starts with ``-`` removes a rule instead, written without its weight:
+the entry as written, or one alternative of a one-part entry (``-cues:notice<TAB>业主大会``
+takes 业主大会 out of ``群里开会|业主大会|开会讨论: 3`` and leaves the rest). Narrowing a rule
+is a removal and an addition. Removals need ``--current-code``.
+
 Errors are the misclassified messages (an emergency not flagged counts as one) and the
 urgent false alarms, each with its text.
 
@@ -44,14 +49,16 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from nlp.evaluate import Report, evaluate, read_tsv
 from nlp.ngram import NgramModel
-from nlp.rules import Rules, keyword_table_from_yaml, load_cues
+from nlp.rules import Cues, Rules, keyword_table_from_yaml, load_cues
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMUNITY = Path("bot/demo/community.yaml")
@@ -61,14 +68,20 @@ _ROUND_RE = re.compile(r"^([0-9a-f]+) Classifier round (\d+):")
 _ERROR_RE = re.compile(r"line \d+: (\w+ -> \w+)[^\t]*\t(.*)")
 _FALSE_ALARM_RE = re.compile(r"line \d+: (\w+)\t(.*)")
 URGENT = "cues:urgent:"
+REMOVE = "-"
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One rule to add: where it goes and the line as written."""
+    """One rule to add (or, where the section starts with ``-``, to remove): where it goes
+    and the line as written."""
 
     section: str
     line: str
+
+    @property
+    def removal(self) -> bool:
+        return self.section.startswith(REMOVE)
 
 
 @dataclass(frozen=True)
@@ -88,16 +101,23 @@ def read_candidates(text: str) -> list[Candidate]:
         if not raw.strip() or raw.lstrip().startswith("#"):
             continue
         section, tab, line = raw.partition("\t")
-        weighed = not section.strip().startswith(URGENT)
+        section = section.strip()
+        removal = section.startswith(REMOVE)
+        weighed = not removal and not section.startswith(URGENT)
         if not tab or not line.strip() or (weighed and ":" not in line):
             raise ValueError(f"line {number}: expected SECTION<TAB>RULE: WEIGHT")
-        candidates.append(Candidate(section.strip(), line.strip()))
+        if removal and len(section) == 1:
+            raise ValueError(f"line {number}: expected -SECTION<TAB>RULE")
+        candidates.append(Candidate(section, line.strip()))
     return candidates
 
 
 def add_rules(community: str, cues: str, candidates: list[Candidate]) -> tuple[str, str]:
-    """The community and cue files with each candidate put first in its section."""
+    """The community and cue files with each candidate put first in its section (removals
+    are left to :func:`remove_rules`)."""
     for candidate in candidates:
+        if candidate.removal:
+            continue
         if candidate.section.startswith(URGENT):
             category = candidate.section[len(URGENT) :]
             top = cues.find("\nurgent:\n")
@@ -271,6 +291,69 @@ def day_files(commit: str, folder: Path) -> dict[str, Path]:
     return found
 
 
+def remove_rules(
+    keywords: dict[str, dict[str, float]],
+    cues: Cues,
+    candidates: list[Candidate],
+    strict: bool = True,
+) -> tuple[dict[str, dict[str, float]], Cues]:
+    """The keyword table and cue lists without the rules the removals name. Raises
+    ValueError where a section does not hold the rule, unless not ``strict`` (an earlier
+    day's files may not have it yet: nothing is removed then)."""
+    groups = {group: dict(entries) for group, entries in cues.groups.items()}
+    urgent = {category: list(entries) for category, entries in cues.urgent.items()}
+    keywords = {category: dict(entries) for category, entries in keywords.items()}
+    for candidate in candidates:
+        if not candidate.removal:
+            continue
+        section = candidate.section[len(REMOVE) :]
+        if section.startswith(URGENT):
+            category = section[len(URGENT) :]
+            if category not in urgent:
+                raise ValueError(f"no emergency list {category!r}")
+            family = [(entry, 0.0) for entry in urgent[category]]
+            kept = _remove(family, candidate.line, section, strict)
+            urgent[category] = [entry for entry, _ in kept]
+        elif section.startswith("cues:"):
+            if section[5:] not in groups:
+                raise ValueError(f"no cue group {section[5:]!r}")
+            group = list(groups[section[5:]].items())
+            groups[section[5:]] = dict(_remove(group, candidate.line, section, strict))
+        else:
+            table = list(keywords.get(section, {}).items())
+            keywords[section] = dict(_remove(table, candidate.line, section, strict))
+    trimmed = replace(
+        cues,
+        groups=groups,
+        urgent={category: tuple(entries) for category, entries in urgent.items()},
+    )
+    return keywords, trimmed
+
+
+def _remove(
+    entries: list[tuple[str, float]], rule: str, section: str, strict: bool
+) -> list[tuple[str, float]]:
+    """One section's entries without ``rule``: every entry written so, or else the one
+    alternative of each one-part entry that has it (a rule may be given in its quotes)."""
+    if len(rule) > 1 and rule[0] == rule[-1] and rule[0] in "\"'":
+        rule = rule[1:-1]
+    if any(entry == rule for entry, _ in entries):
+        return [(entry, weight) for entry, weight in entries if entry != rule]
+    kept, found = [], False
+    for entry, weight in entries:
+        alternatives = entry.split("|")
+        one_part = not (entry.startswith("re:") or "&" in entry or "+" in entry)
+        if one_part and rule in alternatives:
+            found = True
+            if rest := "|".join(a for a in alternatives if a != rule):
+                kept.append((rest, weight))
+        else:
+            kept.append((entry, weight))
+    if not found and strict:
+        raise ValueError(f"no rule {rule!r} in {section}")
+    return kept
+
+
 def rules_of_day(
     files: dict[str, Path],
     candidates: list[Candidate],
@@ -289,9 +372,15 @@ def rules_of_day(
     model, urgency = (
         NgramModel.load(files[name]) if name in files else None for name in ("model", "urgency")
     )
+    keywords, cue_lists = remove_rules(
+        keyword_table_from_yaml(work / "community.yaml"),
+        load_cues(work / "cues.yaml"),
+        candidates,
+        strict=False,
+    )
     return Rules(
-        keywords=keyword_table_from_yaml(work / "community.yaml"),
-        cues=load_cues(work / "cues.yaml"),
+        keywords=keywords,
+        cues=cue_lists,
         model=model,
         urgency=urgency,
         **settings,
@@ -306,6 +395,14 @@ def replay_current(
 ) -> tuple[int, int]:
     """Like :func:`replay`, with today's code in this process; the settings apply to the run
     with the candidates."""
+    # a removal must name a rule the newest day's files hold (an earlier day may not have it)
+    if commits and any(candidate.removal for candidate in candidates):
+        newest = work / "newest"
+        newest.mkdir()
+        files = day_files(commits[max(commits)], newest)
+        remove_rules(
+            keyword_table_from_yaml(files["community"]), load_cues(files["cues"]), candidates
+        )
     before_total = after_total = 0
     for number, commit in commits.items():
         folder = work / str(number)
@@ -344,20 +441,19 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = dict(parse_setting(text) for text in args.setting)
+        if settings and not args.current_code:
+            raise ValueError("--setting needs --current-code")
+        if args.candidates is None and not settings:
+            raise ValueError("give a candidates file, or --setting with --current-code")
+        try:
+            text = args.candidates.read_text(encoding="utf-8") if args.candidates else ""
+            candidates = read_candidates(text)
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{args.candidates}: {exc}") from None
+        if any(candidate.removal for candidate in candidates) and not args.current_code:
+            raise ValueError("removing a rule needs --current-code")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if settings and not args.current_code:
-        print("error: --setting needs --current-code", file=sys.stderr)
-        return 2
-    if args.candidates is None and not settings:
-        print("error: give a candidates file, or --setting with --current-code", file=sys.stderr)
-        return 2
-    try:
-        text = args.candidates.read_text(encoding="utf-8") if args.candidates else ""
-        candidates = read_candidates(text)
-    except (OSError, ValueError) as exc:
-        print(f"error: {args.candidates}: {exc}", file=sys.stderr)
         return 2
     commits = measured_commits(args.first, args.last)
     with tempfile.TemporaryDirectory(prefix="replay-") as work:
@@ -366,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
                 before, after = replay_current(candidates, commits, Path(work), settings)
             else:
                 before, after = replay(candidates, commits, Path(work))
-        except ValueError as exc:
+        except (ValueError, yaml.YAMLError) as exc:  # a candidate the file cannot hold
             print(f"error: {exc}", file=sys.stderr)
             return 2
         finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,14 +11,16 @@ import pytest
 from benchmarks.replay import (
     Candidate,
     add_rules,
+    main,
     outcome_of,
     parse_report,
     parse_setting,
     read_candidates,
+    remove_rules,
     rules_of_day,
 )
 from nlp.evaluate import Row, evaluate
-from nlp.rules import CUES_FILE
+from nlp.rules import CUES_FILE, Cues
 
 COMMUNITY = "keywords:\n  repair:\n    电梯: 1\n  dispute:\n    吵: 1\n"
 CUES = (
@@ -37,7 +40,19 @@ def test_candidates_are_read_one_a_line_with_comments_skipped() -> None:
     ]
 
 
-@pytest.mark.parametrize("line", ["dispute 有人把: 2", "dispute\t", "dispute\t有人把"])
+def test_a_removal_is_read_without_a_weight() -> None:
+    candidates = read_candidates("-cues:notice\t业主大会\n-cues:urgent:dispute\t打架\n")
+    assert candidates == [
+        Candidate("-cues:notice", "业主大会"),
+        Candidate("-cues:urgent:dispute", "打架"),
+    ]
+    assert all(candidate.removal for candidate in candidates)
+    assert not Candidate("dispute", "吵: 1").removal
+
+
+@pytest.mark.parametrize(
+    "line", ["dispute 有人把: 2", "dispute\t", "dispute\t有人把", "-\t业主大会"]
+)
 def test_a_malformed_candidate_is_refused(line: str) -> None:
     with pytest.raises(ValueError, match="line 1"):
         read_candidates(line)
@@ -65,6 +80,45 @@ def test_candidates_go_first_in_their_section() -> None:
 def test_a_section_that_is_not_there_is_an_error(section: str) -> None:
     with pytest.raises(ValueError, match="no "):
         add_rules(COMMUNITY, CUES, [Candidate(section, "词: 1")])
+
+
+def test_removals_take_out_an_entry_or_one_alternative() -> None:
+    keywords = {"repair": {"电梯|电体": 1.0, "漏水": 2.0}, "dispute": {"吵": 1.0}}
+    cues = Cues(
+        groups={"notice": {"群里开会|业主大会|开会讨论": 3.0, "通知": 3.0}, "cancel": {}},
+        negation=(),
+        urgent={"dispute": ("打架", "打起来|打架", "打架&血")},
+        tiers={},
+    )
+    removals = [
+        Candidate("-repair", "漏水"),
+        Candidate("-repair", "电体"),
+        Candidate("-cues:notice", "业主大会"),
+        Candidate("-cues:urgent:dispute", "打架"),  # the entry as written; the others stay
+        Candidate("dispute", "闹: 1"),  # an addition: left to add_rules
+    ]
+    kept, trimmed = remove_rules(keywords, cues, removals)
+    assert kept == {"repair": {"电梯": 1.0}, "dispute": {"吵": 1.0}}
+    assert trimmed.groups["notice"] == {"群里开会|开会讨论": 3.0, "通知": 3.0}
+    assert trimmed.urgent["dispute"] == ("打起来|打架", "打架&血")
+    assert keywords["repair"] == {"电梯|电体": 1.0, "漏水": 2.0}  # the input is not changed
+    assert cues.urgent["dispute"] == ("打架", "打起来|打架", "打架&血")
+    # a quoted pattern as the cue file writes it; an alternative of a phrase is not one
+    _, trimmed = remove_rules(
+        {},
+        replace(cues, groups={"notice": {"re:a|b": 1.0}}),
+        [Candidate("-cues:notice", '"re:a|b"')],
+    )
+    assert trimmed.groups["notice"] == {}
+    with pytest.raises(ValueError, match="no rule '血'"):
+        remove_rules(keywords, cues, [Candidate("-cues:urgent:dispute", "血")])
+
+
+@pytest.mark.parametrize("section", ["-cues:question", "-cues:urgent:service"])
+def test_a_removal_from_a_section_that_is_not_there_is_an_error(section: str) -> None:
+    cues = Cues(groups={"notice": {}}, negation=(), urgent={}, tiers={})
+    with pytest.raises(ValueError, match="no "):
+        remove_rules({}, cues, [Candidate(section, "词")])
 
 
 def test_the_evaluate_report_is_read() -> None:
@@ -134,3 +188,15 @@ def test_a_day_is_rebuilt_with_candidates_and_settings(tmp_path: Path) -> None:
     assert after.errors == frozenset()
     assert (after.false_tickets, after.missed) == (0.0, 0.0)
     assert after.macro_f1 > before.macro_f1  # two of four labels have no rows: at most 0.5
+    removed = rules_of_day(files, [Candidate("-repair", "电梯")], {}, work)
+    assert removed.keywords["repair"] == {}
+    assert outcome_of(evaluate(rows, removed)).errors == before.errors
+
+
+def test_a_removal_needs_the_current_code(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    candidates = tmp_path / "candidates.txt"
+    candidates.write_text("-cues:notice\t业主大会\n", encoding="utf-8")
+    assert main([str(candidates)]) == 2
+    assert "needs --current-code" in capsys.readouterr().err
