@@ -17,7 +17,7 @@ from nlp.rules import pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 97)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 98)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -707,6 +707,9 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         # a guard's broken heater read as an old man in need, a cooker hood that will not draw
         # read as a dispute, a brick attack routed by its glass and brick words: not yet rules
         ("tune96", 0.96, 0.026, 0.005),
+        # a lift that sank with its doors open and tripped an old woman, routed as a fall
+        # (the fall's family reaches its 突然 in the lift's clause): not yet a rule
+        ("tune97", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
