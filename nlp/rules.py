@@ -219,22 +219,38 @@ class Rules:
         pairs: list[tuple[str, Any]] = []
         for raw, weight in entries:
             text = str(raw).strip()
-            if "|" in text:
-                pairs.extend((variant.strip(), weight) for variant in expand_alternatives(text))
-            else:
+            if "|" not in text:
                 pairs.append((text, weight))
-        normalized = normalize_rules([text for text, _ in pairs])
-        append = self.rules.append
-        for (text, weight), norm in zip(pairs, normalized, strict=True):
+                continue
             try:
-                if norm and text[:3] != "re:" and not _SYNTAX.intersection(norm):
-                    # a single word, by far the most common rule: no parsing needed
-                    append(_word_rule(kind, norm, float(weight)))
-                else:
-                    append(compile_rule(kind, text, float(weight), norm))
-            except (RuleError, ValueError, TypeError) as exc:
-                # One bad rule must not take routing down for the whole community.
+                variants = expand_alternatives(text)
+            except RuleError as exc:  # too many variants: this entry is left out, not the rest
                 self.errors.append(f"{kind}: {text!r}: {exc}")
+                continue
+            pairs.extend((variant.strip(), weight) for variant in variants)
+        # A rule change edits a few entries: the others were compiled by an earlier build.
+        compiled = _COMPILED
+        keys = [
+            (kind, text, weight if isinstance(weight, (int, float, str)) else None)
+            for text, weight in pairs
+        ]
+        found = [compiled.get(key) if key[2] is not None else None for key in keys]
+        missing = [i for i, result in enumerate(found) if result is None]
+        if missing:
+            if len(compiled) + len(missing) > MAX_COMPILED:
+                compiled.clear()
+            normalized = normalize_rules([pairs[i][0] for i in missing])
+            for i, norm in zip(missing, normalized, strict=True):
+                text, weight = pairs[i]
+                found[i] = result = _compile_entry(kind, text, weight, norm)
+                if keys[i][2] is not None:
+                    compiled[keys[i]] = result
+        append = self.rules.append
+        for entry in found:
+            if isinstance(entry, Rule):
+                append(entry)
+            else:  # one bad rule must not take routing down for the whole community
+                self.errors.append(str(entry))
 
     def _build(self, cue: _Index) -> None:
         tables = _Index(
@@ -269,6 +285,28 @@ class Rules:
 
 
 MAX_VARIANTS = 256
+# Compiled rules by (kind, rule as written, weight), shared by every build in the process;
+# emptied when it would grow past this many (a rebuild then compiles everything again).
+MAX_COMPILED = 50_000
+_COMPILED: dict[tuple[str, str, Any], Rule | str] = {}
+
+
+def forget_compiled() -> None:
+    """Drop the compiled entries kept between builds (the benchmark's first build)."""
+    _COMPILED.clear()
+
+
+def _compile_entry(kind: str, text: str, weight: Any, norm: str) -> Rule | str:
+    """One entry's rule, or the error that keeps it out (for :class:`Rules` ``errors``)."""
+    try:
+        if norm and text[:3] != "re:" and not _SYNTAX.intersection(norm):
+            # a single word, by far the most common rule: no parsing needed
+            return _word_rule(kind, norm, float(weight))
+        return compile_rule(kind, text, float(weight), norm)
+    except (RuleError, ValueError, TypeError) as exc:
+        return f"{kind}: {text!r}: {exc}"
+
+
 _SYNTAX = frozenset("+&")  # characters that make a rule a phrase
 
 

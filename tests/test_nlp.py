@@ -13,7 +13,7 @@ from bot.config import CommunityFile
 from nlp import Rules, classify, normalize, parse_location
 from nlp.classifier import _ADVERB_PREFIX, _Message
 from nlp.evaluate import Report, Row, evaluate, read_tsv, render
-from nlp.rules import pattern_anchors
+from nlp.rules import MAX_VARIANTS, compile_rule, pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
@@ -245,6 +245,33 @@ def test_patterns_and_bad_rules() -> None:
     assert category("电梯", rules) == "repair"  # the good rules still work
     assert len(rules.errors) == 1
     assert "unclosed" in rules.errors[0]
+
+
+def test_an_entry_with_too_many_alternatives_is_left_out_not_the_rest() -> None:
+    many = "|".join(f"词{i}" for i in range(MAX_VARIANTS + 1))
+    rules = Rules(keywords={"repair": {many: 2.0, "电梯": 3.0}}, model=None)
+    assert len(rules.errors) == 1
+    assert "more than" in rules.errors[0]
+    assert category("电梯", rules) == "repair"
+
+
+def test_a_rebuild_gives_the_same_rules_and_errors_again() -> None:
+    """Compiled entries are kept between builds (a rule change edits a few); a kept rule is
+    the one compiling would give, and a kept error is reported again."""
+    table = {"repair": {"电梯+坏": 3.0, "re:(bad": 1.0, "漏水": 2}, "dispute": {"吵": 1.0}}
+    first = Rules(keywords=table, model=None)
+    second = Rules(keywords=table, model=None)
+    assert second.rules == first.rules
+    assert second.errors == first.errors
+    assert len(first.errors) == 1
+    assert "bad regular expression" in first.errors[0]
+    assert [r for r in second.rules if r.kind == "repair"] == [
+        compile_rule("repair", "电梯+坏", 3.0),
+        compile_rule("repair", "漏水", 2.0),
+    ]
+    changed = Rules(keywords={**table, "repair": {"电梯+坏": 4.0}}, model=None)
+    assert changed.words("repair") == {"电梯+坏": 4.0}
+    assert changed.errors == []
 
 
 def test_patterns_with_and_without_an_anchor_fire_in_rule_order() -> None:
