@@ -19,7 +19,6 @@ from nlp.segment import cut, tokenizer, word_starts
 MAX_CLASSIFY_CHARS = 2000
 COMPLAINT_CAP = 1.5  # the most that complaint cues add to a category's score
 MIN_CATEGORY_EVIDENCE = 1.0  # the least category evidence complaint cues may lift
-URGENT_ROUTING = 2.0  # routing words that decide who goes to an emergency
 _CLAUSE_BREAK = r"[,.!?;:，。！？；：\n]"
 _CLAUSE_BREAK_RE = re.compile(_CLAUSE_BREAK)
 _LAST_CLAUSE_BREAK_RE = re.compile(r"(?s:.*)" + _CLAUSE_BREAK)  # the last one before a point
@@ -548,7 +547,7 @@ def classify(text: str, rules: Rules) -> Classification:
         # emergency itself says.
         rule_best = max(CATEGORIES, key=lambda c: scores[c])
         is_request = True
-        best = rule_best if scores[rule_best] >= URGENT_ROUTING else tally.urgent_for[0]
+        best = rule_best if scores[rule_best] >= rules.urgent_routing else tally.urgent_for[0]
     urgency: tuple[float, NgramModel] | None = None
     if is_request and calm and not urgent and not tally.averted and rules.urgency is not None:
         # An emergency no rule names (一个拿菜刀出来了, 外机往下沉): the urgency model reads

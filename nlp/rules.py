@@ -193,6 +193,9 @@ class Rules:
     # emergency and dropped 2 false alarms (10 would have lost one), on the corpora 4.
     urgency: NgramModel | None = field(default_factory=default_urgency_model)
     urgency_threshold: float = 9.0
+    # Who must go to an emergency: the category of the keywords where they add up to this
+    # much, else the category the first emergency rule names.
+    urgent_routing: float = 2.0
     # Both models' n-grams in one automaton (slots BACKOFF and URGENCY):
     # a message needing both is scanned once. Shared by every rule set with these models.
     grams: GramIndex = field(init=False, repr=False)

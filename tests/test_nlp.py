@@ -247,6 +247,17 @@ def test_patterns_and_bad_rules() -> None:
     assert "unclosed" in rules.errors[0]
 
 
+def test_an_emergency_goes_where_its_keywords_point_else_where_its_rule_names() -> None:
+    """Routing words of at least ``urgent_routing`` decide who goes to an emergency (a
+    gas smell in a lift is the lift's repair); below that, the emergency rule's category."""
+    table = {"repair": {"电梯": 2.0}, "service": {"独居": 1.0}}
+    text = "电梯里有个独居老人晕倒了"
+    routed = classify(text, Rules(keywords=table, model=None, urgency=None))
+    assert (routed.category, routed.urgent) == ("repair", True)
+    named = classify(text, Rules(keywords=table, model=None, urgency=None, urgent_routing=3.0))
+    assert (named.category, named.urgent) == ("service", True)
+
+
 def test_an_entry_with_too_many_alternatives_is_left_out_not_the_rest() -> None:
     many = "|".join(f"词{i}" for i in range(MAX_VARIANTS + 1))
     rules = Rules(keywords={"repair": {many: 2.0, "电梯": 3.0}}, model=None)
