@@ -17,7 +17,7 @@ from nlp.rules import MAX_VARIANTS, compile_rule, pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 100)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 101)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -545,7 +545,7 @@ def test_every_shipped_pattern_is_anchored(rules: Rules) -> None:
 def test_repeated_rules_are_found_and_the_shipped_ones_do_not_grow(rules: Rules) -> None:
     """A word written twice for one kind (two entries, or an alternative of one entry written
     again alone) fires twice and adds its weight twice. ``Rules.repeated`` finds them; the
-    shipped rules hold 60 such repeats (merging them changes scores, so it needs a measured
+    shipped rules hold 59 such repeats (merging them changes scores, so it needs a measured
     round), and a rule edit must not add more."""
     table = {"repair": {"吹倒|刮倒": 2.0, "刮倒": 1.5, "电梯": 1.0}, "dispute": {"刮倒": 1.0}}
     made = Rules(keywords=table)
@@ -553,7 +553,7 @@ def test_repeated_rules_are_found_and_the_shipped_ones_do_not_grow(rules: Rules)
     assert own == {("repair", "刮倒"): 2}  # the built-in cue lists have repeats of their own
     assert classify("大风把棚子刮倒了", made).scores["repair"] == 3.5  # why it matters
     repeated = rules.repeated()
-    assert len(repeated) <= 60, sorted(repeated)
+    assert len(repeated) <= 59, sorted(repeated)
 
 
 def test_model_alone_opens_a_ticket_only_where_nothing_speaks_against_it() -> None:
@@ -752,6 +752,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         # a man chasing a guard with a brick, routed by the falling-masonry family as a
         # repair: not yet a rule
         ("tune99", 0.98, 0.026, 0.005),
+        ("tune100", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
