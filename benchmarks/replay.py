@@ -354,14 +354,25 @@ def _remove(
     return kept
 
 
+def models_of_day(files: dict[str, Path]) -> tuple[NgramModel | None, NgramModel | None]:
+    """The day's wording model and urgency model (None where the day has none)."""
+    model, urgency = (
+        NgramModel.load(files[name]) if name in files else None for name in ("model", "urgency")
+    )
+    return model, urgency
+
+
 def rules_of_day(
     files: dict[str, Path],
     candidates: list[Candidate],
     settings: dict[str, Any],
     work: Path,
+    models: tuple[NgramModel | None, NgramModel | None] | None = None,
 ) -> Rules:
     """Today's classifier with one day's community file, cue lists and models, the candidates
-    added and the settings applied."""
+    added and the settings applied. ``models`` (from :func:`models_of_day`) spares a caller
+    that builds several rule sets for one day reading the models again, and indexing their
+    n-grams again."""
     community, cues = add_rules(
         files["community"].read_text(encoding="utf-8"),
         files["cues"].read_text(encoding="utf-8"),
@@ -369,9 +380,7 @@ def rules_of_day(
     )
     (work / "community.yaml").write_text(community, encoding="utf-8")
     (work / "cues.yaml").write_text(cues, encoding="utf-8")
-    model, urgency = (
-        NgramModel.load(files[name]) if name in files else None for name in ("model", "urgency")
-    )
+    model, urgency = models if models is not None else models_of_day(files)
     keywords, cue_lists = remove_rules(
         keyword_table_from_yaml(work / "community.yaml"),
         load_cues(work / "cues.yaml"),
@@ -412,8 +421,11 @@ def replay_current(
             print(f"{number}: {commit} lacks a held-out set, community file or cue file; skipped")
             continue
         rows, _ = read_tsv(files["held_out"])
-        before = outcome_of(evaluate(rows, rules_of_day(files, [], {}, folder)))
-        after = outcome_of(evaluate(rows, rules_of_day(files, candidates, settings, folder)))
+        models = models_of_day(files)
+        before = outcome_of(evaluate(rows, rules_of_day(files, [], {}, folder, models)))
+        after = outcome_of(
+            evaluate(rows, rules_of_day(files, candidates, settings, folder, models))
+        )
         before_total += len(before.errors)
         after_total += len(after.errors)
         show(number, before, after)
