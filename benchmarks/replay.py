@@ -22,7 +22,9 @@ of the community file, or ``cues:GROUP`` (``cues:cancel``, ``cues:notice`` …) 
 A line whose SECTION starts with ``-`` removes a rule instead, written without its weight:
 the entry as written, or one alternative of a one-part entry (``-cues:notice<TAB>业主大会``
 takes 业主大会 out of ``群里开会|业主大会|开会讨论: 3`` and leaves the rest). Narrowing a rule
-is a removal and an addition. Removals need ``--current-code``.
+is a removal and an addition. Removals need ``--current-code``, and so does ``cues:ordinary``
+(matters where the urgency model's guess is not taken: a list the code of earlier days does
+not know; the section is added to a day's cue file that lacks it).
 
 Errors are the misclassified messages (an emergency not flagged counts as one) and the
 urgent false alarms, each with its text.
@@ -58,7 +60,7 @@ import yaml
 
 from nlp.evaluate import Report, evaluate, read_tsv
 from nlp.ngram import NgramModel
-from nlp.rules import Cues, Rules, keyword_table_from_yaml, load_cues
+from nlp.rules import BUILT_IN_GROUPS, Cues, Rules, keyword_table_from_yaml, load_cues
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMUNITY = Path("bot/demo/community.yaml")
@@ -128,9 +130,12 @@ def add_rules(community: str, cues: str, candidates: list[Candidate]) -> tuple[s
             at += len(head)
             cues = f"{cues[:at]}    - {candidate.line}\n{cues[at:]}"
         elif candidate.section.startswith("cues:"):
-            head = candidate.section[5:] + ":\n"
+            group = candidate.section[5:]
+            head = group + ":\n"
+            if head not in cues and group in BUILT_IN_GROUPS:
+                cues = f"{cues.rstrip()}\n{head}"  # a group an earlier day's file did not have yet
             if head not in cues:
-                raise ValueError(f"no cue group {candidate.section[5:]!r}")
+                raise ValueError(f"no cue group {group!r}")
             cues = cues.replace(head, f"{head}  {candidate.line}\n", 1)
         else:
             head = f"  {candidate.section}:\n"

@@ -319,7 +319,7 @@ def _yields(category: str, span: tuple[int, int], claims: list[tuple[str, int, i
     return False
 
 
-_PULLS = ("cancel", "notice", "chatter", "question", "complaint")
+_PULLS = ("cancel", "notice", "chatter", "question", "complaint", "ordinary")
 
 
 class _Tally(NamedTuple):
@@ -549,11 +549,20 @@ def classify(text: str, rules: Rules) -> Classification:
         is_request = True
         best = rule_best if scores[rule_best] >= rules.urgent_routing else tally.urgent_for[0]
     urgency: tuple[float, NgramModel] | None = None
-    if is_request and calm and not urgent and not tally.averted and rules.urgency is not None:
+    if (
+        is_request
+        and calm
+        and not urgent
+        and not tally.averted
+        and not pulls["ordinary"]
+        and rules.urgency is not None
+    ):
         # An emergency no rule names (一个拿菜刀出来了, 外机往下沉): the urgency model reads
         # the wording. Only for a request: it never opens a ticket. Not where the message
         # itself denies the emergency a rule found (打不着火, 没有人被困): the wording around
-        # a denied emergency is an emergency's wording.
+        # a denied emergency is an emergency's wording. Nor where the built-in ``ordinary``
+        # list names a matter the corpora count as an ordinary repair (水箱溢水): the model,
+        # trained on neighbouring emergencies, reads those as one now and then.
         odds = rules.grams.log_odds(URGENCY, msg.grams(rules.grams)).get(URGENT, 0.0)
         if odds >= rules.urgency_threshold:
             urgent = True

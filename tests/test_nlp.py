@@ -463,6 +463,33 @@ def test_the_urgency_model_flags_emergencies_no_rule_names(rules: Rules) -> None
     assert classify("厨房的燃气灶坏了", eager).urgent  # nothing denied: the model decides
 
 
+def test_an_ordinary_matter_is_not_flagged_by_the_urgency_model_but_still_by_a_rule(
+    rules: Rules,
+) -> None:
+    """The built-in ``ordinary`` list (水箱溢水) keeps the urgency model's guess out, however
+    high its odds; an emergency rule in the same message still makes it urgent."""
+    from dataclasses import replace
+
+    assert "水箱溢水" in rules.cues.groups["ordinary"]
+    eager = Rules(keywords=rules.keywords, urgency_threshold=-1000.0)
+    tank = classify("楼顶水箱溢水从楼梯往下流", eager)
+    assert tank.category == "repair"
+    assert tank.urgent is False
+    assert any(e.rule == "ordinary" and e.word == "水箱溢水" for e in tank.evidence)
+    # the same message without the list: the eager model flags it
+    bare = replace(rules.cues, groups={**rules.cues.groups, "ordinary": {}})
+    assert classify(
+        "楼顶水箱溢水从楼梯往下流",
+        Rules(keywords=rules.keywords, cues=bare, urgency_threshold=-1000.0),
+    ).urgent
+    # a rule still decides: water running down the stairs into the power room
+    power = classify("地下车库的消防水箱溢水了，水顺着楼梯往配电室里流", eager)
+    assert power.urgent
+    assert any(e.rule == "urgent" for e in power.evidence)
+    # admins cannot edit the list: it corrects the model, not a compound's words
+    assert "ordinary" not in nlp.EDITABLE_KINDS
+
+
 def test_a_model_file_without_a_columns_line_holds_the_categories(tmp_path: Path) -> None:
     from nlp.ngram import CATEGORIES, NgramModel
 

@@ -20,7 +20,7 @@ from benchmarks.replay import (
     rules_of_day,
 )
 from nlp.evaluate import Row, evaluate
-from nlp.rules import CUES_FILE, Cues
+from nlp.rules import CUES_FILE, Cues, load_cues
 
 COMMUNITY = "keywords:\n  repair:\n    电梯: 1\n  dispute:\n    吵: 1\n"
 CUES = (
@@ -74,6 +74,15 @@ def test_candidates_go_first_in_their_section() -> None:
     assert "  repair:\n    - 冒烟\n" in cues
     assert community.count("有人+把") == 1
     assert "修好了: 4.5" in cues
+
+
+def test_an_ordinary_candidate_adds_the_list_an_earlier_day_did_not_have(tmp_path: Path) -> None:
+    _, cues = add_rules(COMMUNITY, CUES, [Candidate("cues:ordinary", "水箱溢水: 1")])
+    path = tmp_path / "cues.yaml"
+    path.write_text(cues, encoding="utf-8")
+    loaded = load_cues(path)
+    assert loaded.groups["ordinary"] == {"水箱溢水": 1}
+    assert loaded.groups["cancel"] == {"修好了": 4.5}
 
 
 @pytest.mark.parametrize("section", ["service", "cues:chatter", "cues:urgent:dispute"])

@@ -25,6 +25,7 @@ RULE_NAME = {
     "chatter": "闲聊",
     "question": "提问",
     "complaint": "抱怨",
+    "ordinary": "非紧急",
     "urgent": "紧急",
     "negated": "否定",
     "ngram": "字词模型",
