@@ -361,9 +361,8 @@ def _remove(
 
 def models_of_day(files: dict[str, Path]) -> tuple[NgramModel | None, NgramModel | None]:
     """The day's wording model and urgency model (None where the day has none)."""
-    model, urgency = (
-        NgramModel.load(files[name]) if name in files else None for name in ("model", "urgency")
-    )
+    model = NgramModel.load(files["model"]) if "model" in files else None
+    urgency = NgramModel.load(files["urgency"]) if "urgency" in files else None
     return model, urgency
 
 

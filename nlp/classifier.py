@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 from nlp.location import parse_location
 from nlp.ngram import URGENT, GramIndex, NgramModel
 from nlp.normalize import normalize
-from nlp.rules import BACKOFF, CATEGORIES, MAX_PHRASE_SPAN, URGENCY, Rule, Rules
+from nlp.rules import ALL_CUE_GROUPS, BACKOFF, CATEGORIES, MAX_PHRASE_SPAN, URGENCY, Rule, Rules
 from nlp.segment import cut, tokenizer, word_starts
 
 MAX_CLASSIFY_CHARS = 2000
@@ -319,7 +319,7 @@ def _yields(category: str, span: tuple[int, int], claims: list[tuple[str, int, i
     return False
 
 
-_PULLS = ("cancel", "notice", "chatter", "question", "complaint", "ordinary")
+_PULLS = ALL_CUE_GROUPS  # every cue group adds to its pull; which pulls count is decided below
 
 
 class _Tally(NamedTuple):

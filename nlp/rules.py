@@ -39,6 +39,7 @@ CUE_GROUPS = ("cancel", "notice", "chatter", "question", "complaint")
 # Cue lists only the built-in file holds: "ordinary" names matters the corpora count as
 # ordinary repairs (水箱溢水), where the urgency model's guess is not taken (a rule still is).
 BUILT_IN_GROUPS = ("ordinary",)
+ALL_CUE_GROUPS = CUE_GROUPS + BUILT_IN_GROUPS
 # What a community's keyword table may hold: category words, and cue words that add to the
 # built-in cue lists (a compound's own way of saying "fixed" or "notice").
 EDITABLE_KINDS = CATEGORIES + CUE_GROUPS
@@ -96,7 +97,7 @@ def load_cues(path: Path) -> Cues:
     earlier versions of it)."""
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return Cues(
-        groups={group: dict(data.get(group) or {}) for group in CUE_GROUPS + BUILT_IN_GROUPS},
+        groups={group: dict(data.get(group) or {}) for group in ALL_CUE_GROUPS},
         negation=tuple(data.get("negation") or ()),
         urgent={cat: tuple(words) for cat, words in (data.get("urgent") or {}).items()},
         tiers={tier: tuple(data.get(tier) or ()) for tier in ("major", "complex")},
@@ -430,7 +431,7 @@ def _cue_index(cues: Cues) -> _Index:
         return cached[1]
     holder = Rules.__new__(Rules)
     holder.rules, holder.errors = [], []
-    for group in CUE_GROUPS + BUILT_IN_GROUPS:
+    for group in ALL_CUE_GROUPS:
         holder._add_all(group, cues.groups.get(group, {}).items())
     for category, words in cues.urgent.items():
         holder._add_all(f"urgent:{category}", ((w, 0.0) for w in words))
