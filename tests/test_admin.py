@@ -51,7 +51,10 @@ async def test_an_admin_teaches_the_bot_a_word_and_can_take_it_back(core: Core) 
     assert await say(core, "谢谢大家", 3) is Outcome.NOT_REQUEST
     assert (await core.keywords.try_text("xingfu", MACHINE)).category == "none"
 
-    whatif = await core.keywords.what_if("xingfu", "repair", "撂挑子", weight=3.0)
+    # Weight 4, the admins' default (the web form offers it): a word that decides alone, so the
+    # story holds by design. At 3 it hung on the wording model's pull on this text, which moves
+    # with every retraining (-0.5 after round 134 left it 0.007 under the bar).
+    whatif = await core.keywords.what_if("xingfu", "repair", "撂挑子", weight=4.0)
     assert whatif.looked_at == 3
     assert sorted(r.text for r in whatif.new_tickets) == sorted(
         [MACHINE, "那台老机器撂挑子好几天了"]
@@ -60,10 +63,10 @@ async def test_an_admin_teaches_the_bot_a_word_and_can_take_it_back(core: Core) 
     # A preview changes nothing.
     assert (await core.keywords.try_text("xingfu", MACHINE)).category == "none"
 
-    change = await core.keywords.put("staff:admin", "xingfu", "repair", "撂挑子", weight=3.0)
+    change = await core.keywords.put("staff:admin", "xingfu", "repair", "撂挑子", weight=4.0)
     assert change is not None
     assert change.before is None
-    assert change.after == (3.0, True)
+    assert change.after == (4.0, True)
     result = await core.keywords.try_text("xingfu", MACHINE)
     assert result.category == "repair"
     assert any(e.word == "撂挑子" for e in result.evidence)
@@ -73,7 +76,7 @@ async def test_an_admin_teaches_the_bot_a_word_and_can_take_it_back(core: Core) 
 
     history = await core.keywords.history()
     assert [(c.actor, c.scope, c.word, c.before, c.after) for c in history] == [
-        ("staff:admin", "xingfu", "撂挑子", None, (3.0, True))
+        ("staff:admin", "xingfu", "撂挑子", None, (4.0, True))
     ]
     undo = await core.keywords.rollback("staff:admin", history[0].id)
     assert undo is not None
@@ -84,7 +87,7 @@ async def test_an_admin_teaches_the_bot_a_word_and_can_take_it_back(core: Core) 
 
 
 async def test_a_community_can_switch_off_a_district_word(core: Core) -> None:
-    await core.keywords.put("staff:admin", DISTRICT, "repair", "撂挑子", weight=3.0)
+    await core.keywords.put("staff:admin", DISTRICT, "repair", "撂挑子", weight=4.0)
     assert (await core.keywords.try_text("heping", MACHINE)).category == "repair"
     await core.keywords.put("staff:admin", "heping", "repair", "撂挑子", enabled=False)
     assert (await core.keywords.try_text("heping", MACHINE)).category == "none"
@@ -272,7 +275,7 @@ async def test_admin_commands_in_private_chat(runtime: Runtime) -> None:
 
     assert (await command(ADMIN, "/kw add 报修 撂挑子 2.5")).startswith("✅ 已添加【报修】撂挑子")
     assert "撂挑子 2.5" in await command(ADMIN, "/kw list repair")
-    assert (await command(ADMIN, "/kw add repair 撂挑子 3")).startswith("✅ 已修改")
+    assert (await command(ADMIN, "/kw add repair 撂挑子 4")).startswith("✅ 已修改")
     assert "类别：报修" in await command(ADMIN, f"/classify {MACHINE}")
     since = world.version
     await world.user_says(RESIDENT, GROUP_G01, MACHINE)

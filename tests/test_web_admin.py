@@ -109,7 +109,7 @@ async def test_keyword_pages_with_csrf_what_if_and_audit(
     await world.user_says(RESIDENT, GROUP_G01, "3号楼电梯坏了")
     await bot_messages_after(world, GROUP_G01, since)  # both are in the message log by now
     csrf = await log_in(client, admin_url)
-    base = {"scope": "xingfu", "category": "repair", "word": "撂挑子", "weight": "3"}
+    base = {"scope": "xingfu", "category": "repair", "word": "撂挑子", "weight": "4"}
     async with client.get(admin_url + "/keywords?scope=xingfu") as response:
         # the add form offers the admins' default weight, 4: a word that decides alone
         assert 'id="kw_weight" size="5" value="4"' in await response.text()
@@ -164,7 +164,7 @@ async def test_keyword_pages_with_csrf_what_if_and_audit(
 
     async with client.get(admin_url + "/keywords.yaml?scope=xingfu") as response:
         exported = await response.text()
-        assert "撂挑子: 3.0" in exported
+        assert "撂挑子: 4.0" in exported
     upload = aiohttp.FormData()
     upload.add_field("csrf", csrf)
     upload.add_field("scope", "heping")
