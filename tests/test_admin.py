@@ -53,7 +53,7 @@ async def test_an_admin_teaches_the_bot_a_word_and_can_take_it_back(core: Core) 
 
     # Weight 4, the admins' default (the web form offers it): a word that decides alone, so the
     # story holds by design. At 3 it hung on the wording model's pull on this text, which moves
-    # with every retraining (-0.5 after round 134 left it 0.007 under the bar).
+    # with every retraining (-0.5 after rounds 134-136 left it 0.007 under the bar).
     whatif = await core.keywords.what_if("xingfu", "repair", "撂挑子", weight=4.0)
     assert whatif.looked_at == 3
     assert sorted(r.text for r in whatif.new_tickets) == sorted(
