@@ -799,9 +799,10 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune110", 0.98, 0.026, 0.005),
         ("tune111", 0.98, 0.026, 0.005),
         ("tune112", 0.98, 0.026, 0.005),
-        # a child's scooter confiscated, missed (说是, a cancel cue), and where to photocopy an
-        # ID card nearby, a false ticket (身份证): a chatter cue for 附近哪有 also silenced a
-        # service enquiry on tune13 and was not kept
+        # where to photocopy an ID card nearby, a false ticket (身份证) that comes and goes with
+        # retraining: a chatter cue for 附近哪有 also silenced a service enquiry on tune13 and was
+        # not kept (the confiscated scooter, once missed through 说是, is read right since
+        # round 127)
         ("tune113", 0.97, 0.032, 0.017),
         ("tune114", 0.98, 0.026, 0.005),
         ("tune115", 0.98, 0.026, 0.005),
