@@ -17,7 +17,7 @@ from nlp.rules import MAX_VARIANTS, compile_rule, pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 139)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 140)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -827,7 +827,6 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune128", 0.98, 0.026, 0.005),
         # the electronic notice screen still showing last year's notices, missed (的通知, 去年)
         ("tune129", 0.98, 0.026, 0.017),
-        # a cyclist knocked down by a car and bleeding, routed to a repair (刮倒, 倒了)
         ("tune130", 0.98, 0.026, 0.005),
         # a child fallen onto a canopy from a window, routed to a repair by the wording model (雨棚)
         ("tune131", 0.98, 0.026, 0.005),
@@ -839,6 +838,9 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune136", 0.98, 0.026, 0.005),
         ("tune137", 0.98, 0.026, 0.005),
         ("tune138", 0.98, 0.026, 0.005),
+        # a lift's advertising screen blaring, missed (物业说 … 说是, two cancel cues); a
+        # hit-and-run with a woman lying bleeding, routed to a service
+        ("tune139", 0.97, 0.026, 0.017),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
