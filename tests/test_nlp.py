@@ -851,20 +851,17 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 139th set, 92 messages). Measured once: macro-F1 0.907,
-    false tickets 0.0%, missed requests 6.7%, urgent recall 80% of 10 (the issue's targets:
-    0.92, 3%, 5%, 100%; only false tickets met: two emergencies missed, an escalator choking
-    an old man with his scarf and an old neighbour silent behind his door). These floors are
-    the measured level, so a change that makes generalisation worse fails here; they are
-    not the targets. See BENCHMARKS.md."""
+    """Never tuned or trained on (the 140th set, 92 messages). Measured once: macro-F1 0.929,
+    false tickets 0.0%, missed requests 3.3%, urgent recall 100% of 10 (the issue's targets:
+    0.92, 3%, 5%, 100%; every target met). These floors are the measured level, so a change
+    that makes generalisation worse fails here. See BENCHMARKS.md."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.907
+    assert report.macro_f1 >= 0.928
     assert report.false_ticket_rate == 0.0
-    assert report.missed_request_rate <= 0.067
-    assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.8
+    assert report.missed_request_rate <= 0.034
+    assert report.urgent_recall == 1.0
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
