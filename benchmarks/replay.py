@@ -339,8 +339,11 @@ def _remove(
     entries: list[tuple[str, float]], rule: str, section: str, strict: bool
 ) -> list[tuple[str, float]]:
     """One section's entries without ``rule``: every entry written so, or else the one
-    alternative of each one-part entry that has it (a rule may be given in its quotes)."""
-    if len(rule) > 1 and rule[0] == rule[-1] and rule[0] in "\"'":
+    alternative of each one-part entry that has it (a rule may be given in its quotes; in
+    double quotes it is read as YAML reads it, so ``\\n`` is a line break, as in the file)."""
+    if len(rule) > 1 and rule[0] == rule[-1] == '"':
+        rule = str(yaml.safe_load(rule))
+    elif len(rule) > 1 and rule[0] == rule[-1] == "'":
         rule = rule[1:-1]
     if any(entry == rule for entry, _ in entries):
         return [(entry, weight) for entry, weight in entries if entry != rule]

@@ -119,6 +119,13 @@ def test_removals_take_out_an_entry_or_one_alternative() -> None:
         [Candidate("-cues:notice", '"re:a|b"')],
     )
     assert trimmed.groups["notice"] == {}
+    # in double quotes a rule is read as YAML reads it: an escaped line break is one
+    _, trimmed = remove_rules(
+        {},
+        replace(cues, groups={"notice": {"re:^(?![^\n]*x)y": 1.0, "z": 1.0}}),
+        [Candidate("-cues:notice", '"re:^(?![^\\n]*x)y"')],
+    )
+    assert trimmed.groups["notice"] == {"z": 1.0}
     with pytest.raises(ValueError, match="no rule '血'"):
         remove_rules(keywords, cues, [Candidate("-cues:urgent:dispute", "血")])
 
