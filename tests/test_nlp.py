@@ -862,20 +862,19 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 146th set, 92 messages). Measured once: macro-F1 0.947,
-    false tickets 6.2%, missed requests 3.3%, urgent recall 90% of 10 (the issue's targets:
-    0.92, 3%, 5%, 100%; macro-F1 and the missed rate met: two false tickets, and a rabid dog
-    that bit several people read as an ordinary dispute). These floors are the measured
-    level, so a change that makes generalisation worse fails here; they are not the
-    targets. See BENCHMARKS.md."""
+    """Never tuned or trained on (the 147th set, 92 messages). Measured once: macro-F1 0.968,
+    false tickets 3.1%, missed requests 1.7%, urgent recall 100% of 10 (the issue's targets:
+    0.92, 3%, 5%, 100%; all but false tickets met: one of 32, a reminder to bring the
+    household register read as a service enquiry). These floors are the measured level, so
+    a change that makes generalisation worse fails here; they are not the targets. See
+    BENCHMARKS.md."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.946
-    assert report.false_ticket_rate <= 0.063
-    assert report.missed_request_rate <= 0.034
-    assert report.urgent_recall is not None
-    assert report.urgent_recall >= 0.9
+    assert report.macro_f1 >= 0.967
+    assert report.false_ticket_rate <= 0.032
+    assert report.missed_request_rate <= 0.017
+    assert report.urgent_recall == 1.0
 
 
 def test_written_emergencies_are_all_urgent(rules: Rules) -> None:
