@@ -17,7 +17,7 @@ from nlp.rules import MAX_VARIANTS, compile_rule, pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 147)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 148)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -852,6 +852,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         ("tune144", 0.96, 0.032, 0.005),
         ("tune145", 0.98, 0.026, 0.005),
         ("tune146", 0.98, 0.026, 0.005),
+        ("tune147", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
