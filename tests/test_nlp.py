@@ -865,17 +865,17 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 148th set, 92 messages). Measured once: macro-F1 0.957,
-    false tickets 3.1%, missed requests 3.3%, urgent recall 100% of 10 (the issue's targets:
-    0.92, 3%, 5%, 100%; all but false tickets met: one of 32, 困了，先下了 read as someone
-    trapped). These floors are the measured level, so a change that makes generalisation
-    worse fails here; they are not the targets. See BENCHMARKS.md."""
+    """Never tuned or trained on (the 149th set, 92 messages). Measured once: macro-F1 0.966,
+    false tickets 3.1%, missed requests 0.0%, urgent recall 100% of 10 (the issue's targets:
+    0.92, 3%, 5%, 100%; all but false tickets met: one of 32, a dog that chewed a cushion
+    read as a dispute). These floors are the measured level, so a change that makes
+    generalisation worse fails here; they are not the targets. See BENCHMARKS.md."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.956
+    assert report.macro_f1 >= 0.965
     assert report.false_ticket_rate <= 0.032
-    assert report.missed_request_rate <= 0.034
+    assert report.missed_request_rate == 0.0
     assert report.urgent_recall == 1.0
 
 
