@@ -17,7 +17,7 @@ from nlp.rules import MAX_VARIANTS, compile_rule, pattern_anchors
 from nlp.segment import cut, word_starts
 
 DATA = Path(__file__).parent / "data"
-TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 152)))
+TUNING_SETS = ("dev", *(f"tune{n}" if n > 1 else "tune" for n in range(1, 153)))
 # Sets whose keyword rules were tuned on; tune4 only trained the n-gram model and the
 # emergency families (see BENCHMARKS.md), so it has its own, measured floor below.
 KEYWORD_TUNED = ("dev", "tune", "tune2", "tune3")
@@ -861,6 +861,7 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
         # deposit dispute, read as a dispute (the corpora's own convention for mediation requests;
         # the set's label, a service, differs)
         ("tune151", 0.97, 0.026, 0.017),
+        ("tune152", 0.98, 0.026, 0.005),
     )
     for name, macro, false, missed in floors:
         report = evaluate(read_tsv(DATA / f"{name}.tsv")[0], rules)
